@@ -1,0 +1,1 @@
+/* bronze.c - placeholder until written. */

@@ -1,0 +1,1 @@
+/* ll.c - placeholder until written. */

@@ -1,0 +1,1 @@
+/* nodes.c - placeholder until written. */

@@ -1,0 +1,1 @@
+/* s3_xml.c - placeholder until written. */

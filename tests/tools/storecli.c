@@ -1,0 +1,5 @@
+/* storecli.c - placeholder until written. */
+int main(void)
+{
+	return 0;
+}
