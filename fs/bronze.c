@@ -1,1 +1,359 @@
-/* bronze.c - placeholder until written. */
+/*
+ * bronze.c - sequential read-ahead and random reads of one bronze object.
+ *
+ * A reader owns two windows. A sequential read that is not inside a window
+ * starts one at its offset (1 MiB first); each time the reader moves into a
+ * window the next one is started behind it, twice as large, up to
+ * max_prefetch. Windows are filled by pool threads with one ranged GET each
+ * and consumed while they fill, so the first bytes reach the reader as soon
+ * as they arrive. A read far from the last one is random: it fetches
+ * exactly what it asks for and starts nothing.
+ *
+ * DESIGN: r->lock protects the windows and the running count; fetch jobs
+ * copy bytes into the part of the buffer beyond 'filled' without the lock
+ * (only the job writes there, and nobody reads there until 'filled' moves)
+ * and publish them under the lock. A window's buffer is freed only when no
+ * job runs for it. mfs_bronze_reader_free() sets 'closing', which makes the
+ * running sinks fail, and waits for the jobs to finish.
+ */
+#include "bronze.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/log.h"
+
+#define FIRST_WINDOW (1u << 20)
+/* Reads this close to the last one still count as sequential: the kernel's
+ * async read-ahead sends neighbouring requests out of order. */
+#define SEQ_SLACK (4u << 20)
+
+enum { W_EMPTY, W_RUNNING, W_DONE };
+
+struct window {
+	uint64_t off;
+	size_t len;
+	char *buf;
+	size_t filled; /* protected by r->lock */
+	int state;     /* protected by r->lock */
+	int err;       /* protected by r->lock */
+};
+
+struct mfs_bronze_reader {
+	struct mfs_store *st;
+	struct mfs_pool *pool;
+	char *key;
+	char etag[80];
+	uint64_t size;
+	size_t max_prefetch;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct window w[2];     /* protected by lock */
+	uint64_t next_expected; /* protected by lock */
+	size_t win_size;        /* protected by lock */
+	int running;            /* protected by lock */
+	atomic_int closing;
+};
+
+struct fetch_job {
+	struct mfs_bronze_reader *r;
+	struct window *w;
+};
+
+static atomic_size_t budget_used;
+static size_t budget_max = 512u << 20;
+
+void mfs_bronze_set_budget(size_t bytes)
+{
+	budget_max = bytes;
+}
+
+/* Reserve up to @want bytes of read-ahead memory, at least @min; 0 if none. */
+static size_t budget_take(size_t want, size_t min)
+{
+	size_t used = atomic_load(&budget_used);
+
+	for (;;) {
+		size_t avail = used < budget_max ? budget_max - used : 0;
+		size_t take = want < avail ? want : avail;
+
+		if (take < min)
+			return 0;
+		if (atomic_compare_exchange_weak(&budget_used, &used, used + take))
+			return take;
+	}
+}
+
+static void budget_give(size_t n)
+{
+	atomic_fetch_sub(&budget_used, n);
+}
+
+int mfs_bronze_reader_new(struct mfs_store *st, struct mfs_pool *pool, const char *key,
+			  const char *etag, uint64_t size, size_t max_prefetch,
+			  struct mfs_bronze_reader **out)
+{
+	struct mfs_bronze_reader *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->key = strdup(key);
+	if (!r->key) {
+		free(r);
+		return -ENOMEM;
+	}
+	snprintf(r->etag, sizeof(r->etag), "%s", etag);
+	r->st = st;
+	r->pool = pool;
+	r->size = size;
+	r->max_prefetch = max_prefetch;
+	r->win_size = FIRST_WINDOW;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	*out = r;
+	return 0;
+}
+
+static void window_clear(struct window *w)
+{
+	if (w->buf) {
+		free(w->buf);
+		budget_give(w->len);
+	}
+	memset(w, 0, sizeof(*w));
+}
+
+static int fetch_sink(void *arg, const void *data, size_t len)
+{
+	struct fetch_job *j = arg;
+	struct mfs_bronze_reader *r = j->r;
+	struct window *w = j->w;
+	size_t filled;
+
+	if (atomic_load(&r->closing))
+		return -ECANCELED;
+	pthread_mutex_lock(&r->lock);
+	filled = w->filled;
+	pthread_mutex_unlock(&r->lock);
+	if (len > w->len - filled)
+		return -EIO; /* more than asked for: never pass it on */
+	memcpy(w->buf + filled, data, len);
+	pthread_mutex_lock(&r->lock);
+	w->filled = filled + len;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static void fetch_run(void *arg)
+{
+	struct fetch_job *j = arg;
+	struct mfs_bronze_reader *r = j->r;
+	struct window *w = j->w;
+	int err;
+
+	err = r->st->ops->get(r->st, r->key, r->etag, w->off, w->len, fetch_sink, j);
+	pthread_mutex_lock(&r->lock);
+	if (!err && w->filled < w->len)
+		err = -EIO; /* the pinned version is shorter than its listed size */
+	w->err = err;
+	w->state = W_DONE;
+	r->running--;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	free(j);
+}
+
+/* Start filling @w at @off; lock held. Returns 0 or -errno (nothing started). */
+static int window_start(struct mfs_bronze_reader *r, struct window *w, uint64_t off, size_t want,
+			size_t need)
+{
+	struct fetch_job *j;
+	size_t len;
+	int err;
+
+	if (off >= r->size)
+		return -EINVAL;
+	if (want > r->size - off)
+		want = (size_t)(r->size - off);
+	if (need > want)
+		need = want;
+	window_clear(w);
+	len = budget_take(want, need);
+	if (!len)
+		return -ENOMEM;
+	w->buf = malloc(len);
+	j = malloc(sizeof(*j));
+	if (!w->buf || !j) {
+		free(j);
+		free(w->buf);
+		w->buf = NULL;
+		budget_give(len);
+		return -ENOMEM;
+	}
+	w->off = off;
+	w->len = len;
+	w->state = W_RUNNING;
+	j->r = r;
+	j->w = w;
+	r->running++;
+	err = mfs_pool_submit(r->pool, fetch_run, j);
+	if (err) {
+		r->running--;
+		free(j);
+		window_clear(w);
+	}
+	return err;
+}
+
+static struct window *window_for(struct mfs_bronze_reader *r, uint64_t off)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct window *w = &r->w[i];
+
+		if (w->state != W_EMPTY && off >= w->off && off < w->off + w->len &&
+		    !(w->state == W_DONE && w->err))
+			return w;
+	}
+	return NULL;
+}
+
+/* The other window, if it can be reused (no job writes into it). */
+static struct window *window_spare(struct mfs_bronze_reader *r, struct window *cur)
+{
+	struct window *o = cur == &r->w[0] ? &r->w[1] : &r->w[0];
+
+	return o->state == W_RUNNING ? NULL : o;
+}
+
+/* Keep one window ahead of @cur; lock held. Failure only means no read-ahead. */
+static void prefetch_next(struct mfs_bronze_reader *r, struct window *cur)
+{
+	uint64_t next = cur->off + cur->len;
+	struct window *o;
+
+	if (next >= r->size || window_for(r, next))
+		return;
+	o = window_spare(r, cur);
+	if (!o)
+		return;
+	if (r->win_size < r->max_prefetch)
+		r->win_size = r->win_size * 2 < r->max_prefetch ? r->win_size * 2 : r->max_prefetch;
+	(void)window_start(r, o, next, r->win_size, 1);
+}
+
+static ssize_t read_direct(struct mfs_bronze_reader *r, char *buf, size_t size, uint64_t off)
+{
+	size_t got = 0;
+	int err = mfs_store_get_range(r->st, r->key, r->etag, off, size, buf, &got);
+
+	if (err)
+		return err;
+	if (got < size)
+		return -EIO; /* shorter than its listed size: treat as changed */
+	return (ssize_t)got;
+}
+
+ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uint64_t off)
+{
+	size_t done = 0;
+	int sequential;
+
+	if (off >= r->size)
+		return 0;
+	if (size > r->size - off)
+		size = (size_t)(r->size - off);
+	if (size == 0)
+		return 0;
+
+	pthread_mutex_lock(&r->lock);
+	sequential = off == 0 || (off + SEQ_SLACK >= r->next_expected &&
+				  off <= r->next_expected + SEQ_SLACK);
+	if (!window_for(r, off) && !sequential) {
+		pthread_mutex_unlock(&r->lock);
+		return read_direct(r, buf, size, off);
+	}
+	while (done < size) {
+		uint64_t at = off + done;
+		struct window *w = window_for(r, at);
+		size_t want, avail;
+
+		if (!w) {
+			struct window *spare = &r->w[0];
+
+			if (r->w[0].state == W_RUNNING)
+				spare = &r->w[1];
+			if (spare->state == W_RUNNING) {
+				/* Both windows busy elsewhere: read this one directly. */
+				ssize_t n;
+
+				pthread_mutex_unlock(&r->lock);
+				n = read_direct(r, buf + done, size - done, at);
+				if (n < 0)
+					return done ? (ssize_t)done : n;
+				return (ssize_t)(done + (size_t)n);
+			}
+			if (window_start(r, spare, at, r->win_size, size - done)) {
+				pthread_mutex_unlock(&r->lock);
+				{
+					ssize_t n = read_direct(r, buf + done, size - done, at);
+
+					if (n < 0)
+						return done ? (ssize_t)done : n;
+					return (ssize_t)(done + (size_t)n);
+				}
+			}
+			continue;
+		}
+		prefetch_next(r, w);
+		want = (size_t)(at - w->off) + (size - done);
+		if (want > w->len)
+			want = w->len;
+		while (w->filled < want && w->state == W_RUNNING)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (w->filled < want && w->err) {
+			int err = w->err;
+
+			window_clear(w);
+			pthread_mutex_unlock(&r->lock);
+			return done ? (ssize_t)done : err;
+		}
+		avail = w->filled > (size_t)(at - w->off) ? w->filled - (size_t)(at - w->off) : 0;
+		if (avail == 0) {
+			/* Finished without error yet short: cannot happen (fetch_run says EIO). */
+			pthread_mutex_unlock(&r->lock);
+			return done ? (ssize_t)done : -EIO;
+		}
+		if (avail > size - done)
+			avail = size - done;
+		memcpy(buf + done, w->buf + (at - w->off), avail);
+		done += avail;
+	}
+	r->next_expected = off + done;
+	pthread_mutex_unlock(&r->lock);
+	return (ssize_t)done;
+}
+
+void mfs_bronze_reader_free(struct mfs_bronze_reader *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->closing, 1);
+	pthread_mutex_lock(&r->lock);
+	while (r->running > 0)
+		pthread_cond_wait(&r->cond, &r->lock);
+	window_clear(&r->w[0]);
+	window_clear(&r->w[1]);
+	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	free(r->key);
+	free(r);
+}

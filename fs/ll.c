@@ -1,1 +1,341 @@
-/* ll.c - placeholder until written. */
+/*
+ * ll.c - FUSE low-level callbacks: decode the request, call lake.c, reply.
+ *
+ * The only file besides main.c that includes fuse_lowlevel.h and the only
+ * one that calls fuse_reply_*. No lock is held while replying: lake.c
+ * returns copies.
+ */
+#include "ll.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/log.h"
+
+#define LAKE(req) ((struct mfs_lake *)fuse_req_userdata(req))
+
+static void reply_entry(fuse_req_t req, const struct mfs_attr *a)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = a->st.st_ino;
+	e.generation = 1;
+	e.attr = a->st;
+	e.attr_timeout = a->timeout;
+	e.entry_timeout = a->timeout;
+	fuse_reply_entry(req, &e);
+}
+
+static void ll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Bronze is read-only and the kernel may cache pages between opens
+	 * (keep_cache decides per open). */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	conn->time_gran = 1;
+}
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mfs_attr a;
+	int err = mfs_lake_lookup(LAKE(req), parent, name, &a);
+
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		reply_entry(req, &a);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	mfs_lake_forget(LAKE(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		mfs_lake_forget(LAKE(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfs_attr a;
+	int err = mfs_lake_getattr(LAKE(req), ino, &a);
+
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &a.st, a.timeout);
+}
+
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfs_dir *dir;
+	int err = mfs_lake_opendir(LAKE(req), ino, &dir);
+
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fi->fh = (uintptr_t)dir;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		mfs_lake_closedir(LAKE(req), dir); /* interrupted: no release will come */
+}
+
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
+		       int plus)
+{
+	struct mfs_lake *lake = LAKE(req);
+	struct mfs_dir *dir = (struct mfs_dir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+	size_t i;
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (i = (size_t)off;; i++) {
+		struct mfs_attr a;
+		const char *name;
+		size_t need;
+
+		err = mfs_lake_readdir(lake, dir, i, plus, &name, &a);
+		if (err)
+			break;
+		if (plus) {
+			struct fuse_entry_param e;
+
+			memset(&e, 0, sizeof(e));
+			e.ino = a.st.st_ino;
+			e.generation = 1;
+			e.attr = a.st;
+			e.attr_timeout = a.timeout;
+			e.entry_timeout = a.timeout;
+			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+						      (off_t)(i + 1));
+			if (need > size - used) {
+				/* Did not fit: the kernel never saw this lookup. */
+				if (i >= 2)
+					mfs_lake_forget(lake, a.st.st_ino, 1);
+				break;
+			}
+		} else {
+			need = fuse_add_direntry(req, buf + used, size - used, name, &a.st,
+						 (off_t)(i + 1));
+			if (need > size - used)
+				break;
+		}
+		used += need;
+	}
+	if (err < 0 && used == 0)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, size, off, fi, 0);
+}
+
+static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, size, off, fi, 1);
+}
+
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	mfs_lake_closedir(LAKE(req), (struct mfs_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfs_open_flags of;
+	struct mfs_file *f;
+	int err = mfs_lake_open(LAKE(req), ino, fi->flags, &f, &of);
+
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = of.keep_cache;
+	fi->direct_io = of.direct_io;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		mfs_lake_release(LAKE(req), f);
+}
+
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct mfs_file *f = (struct mfs_file *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = mfs_lake_read(LAKE(req), f, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	mfs_lake_release(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	/* An object store has no fixed size: report a large, empty, read-only one. */
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 1 << 20;
+	sv.f_frsize = 1 << 20;
+	sv.f_blocks = 1ULL << 30;
+	sv.f_files = 1ULL << 32;
+	sv.f_namemax = 255;
+	sv.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = mfs_lake_getxattr(LAKE(req), ino, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = mfs_lake_listxattr(LAKE(req), ino, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* Everything that would change the lake: the mount is read-only. */
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+void mfs_ll_inval(void *arg, uint64_t ino)
+{
+	int r = fuse_lowlevel_notify_inval_inode(arg, ino, 0, 0);
+
+	/* -ENOENT: the kernel already forgot the inode, nothing is cached. */
+	if (r && r != -ENOENT)
+		mfs_debug("invalidating inode %llu: %s", (unsigned long long)ino, strerror(-r));
+}
+
+const struct fuse_lowlevel_ops mfs_ll_ops = {
+	.init = ll_init,
+	.lookup = ll_lookup,
+	.forget = ll_forget,
+	.forget_multi = ll_forget_multi,
+	.getattr = ll_getattr,
+	.setattr = ll_setattr,
+	.mknod = ll_mknod,
+	.mkdir = ll_mkdir,
+	.unlink = ll_unlink,
+	.rmdir = ll_unlink,
+	.rename = ll_rename,
+	.create = ll_create,
+	.opendir = ll_opendir,
+	.readdir = ll_readdir,
+	.readdirplus = ll_readdirplus,
+	.releasedir = ll_releasedir,
+	.open = ll_open,
+	.read = ll_read,
+	.release = ll_release,
+	.statfs = ll_statfs,
+	.getxattr = ll_getxattr,
+	.listxattr = ll_listxattr,
+	.setxattr = ll_setxattr,
+	.removexattr = ll_removexattr,
+};

@@ -1,4 +1,321 @@
-int main(void)
+/*
+ * main.c - medallionfs entry: parse options, open and check the store,
+ * mount, detach, run the FUSE loop, and shut down within a bounded time.
+ *
+ * Every check runs before the process detaches, so the exit status of the
+ * command the user typed tells the truth (SPEC §2). Paths are resolved with
+ * realpath first because the daemon changes directory to /.
+ *
+ * DESIGN: SIGINT/SIGTERM/SIGHUP reach only the thread that runs the FUSE
+ * loop (libfuse's and our pool's threads block them). The handler ends the
+ * session and wakes a watcher thread through a pipe; the watcher aborts
+ * transfers in flight so worker threads return promptly and the loop's
+ * joins finish.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "ll.h"
+#include "options.h"
+
+static struct fuse_session *the_session;
+static int signal_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
 {
+	char c = (char)sig;
+	int saved = errno;
+
+	if (the_session)
+		fuse_session_exit(the_session);
+	if (write(signal_pipe[1], &c, 1) < 0) {
+		/* Nothing more can be done in a signal handler. */
+	}
+	errno = saved;
+}
+
+static void *watcher(void *arg)
+{
+	struct mfs_store *st = arg;
+	char c;
+	ssize_t n;
+
+	do
+		n = read(signal_pipe[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1) {
+		mfs_info("signal %d: unmounting", c);
+		mfs_store_abort(st);
+	}
+	return NULL;
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL))
+		return -errno;
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: the loop's sem_wait must see EINTR. */
+	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++)
+		if (sigaction(sigs[i], &sa, NULL))
+			return -errno;
 	return 0;
+}
+
+/* s3://BUCKET[/PREFIX] → bucket and a prefix that is "" or ends in '/'. */
+static int split_s3_source(const char *src, char **bucket, char **prefix)
+{
+	const char *b = src + 5, *slash = strchr(b, '/');
+	size_t blen = slash ? (size_t)(slash - b) : strlen(b);
+	const char *p = slash ? slash + 1 : "";
+	size_t plen;
+
+	if (blen == 0)
+		return -EINVAL;
+	while (*p == '/')
+		p++;
+	plen = strlen(p);
+	while (plen && p[plen - 1] == '/')
+		plen--;
+	*bucket = strndup(b, blen);
+	*prefix = malloc(plen + 2);
+	if (!*bucket || !*prefix)
+		return -ENOMEM;
+	memcpy(*prefix, p, plen);
+	if (plen)
+		(*prefix)[plen++] = '/';
+	(*prefix)[plen] = '\0';
+	return 0;
+}
+
+static int open_store(const struct mfs_options *o, struct mfs_store **st, char *msg, size_t mlen)
+{
+	char *bucket = NULL, *prefix = NULL, *root = NULL;
+	int err;
+
+	if (strncmp(o->source, "s3://", 5) == 0) {
+		struct mfs_s3_config c;
+
+		err = split_s3_source(o->source, &bucket, &prefix);
+		if (err) {
+			snprintf(msg, mlen, "%s: expected s3://BUCKET[/PREFIX]", o->source);
+			goto out;
+		}
+		memset(&c, 0, sizeof(c));
+		c.bucket = bucket;
+		c.prefix = prefix;
+		c.endpoint = o->endpoint;
+		c.region = o->region;
+		c.profile = o->profile;
+		c.path_style = o->path_style;
+		c.anonymous = o->anonymous;
+		c.connect_timeout = o->connect_timeout;
+		c.request_timeout = o->request_timeout;
+		c.retries = o->retries;
+		err = mfs_s3_store_open(&c, st, msg, mlen);
+		goto out;
+	}
+	if (strstr(o->source, "://")) {
+		snprintf(msg, mlen, "%s: unsupported source (expected s3://BUCKET[/PREFIX] or a "
+				    "directory)", o->source);
+		err = -EINVAL;
+		goto out;
+	}
+	root = realpath(o->source, NULL);
+	if (!root) {
+		err = -errno;
+		snprintf(msg, mlen, "source directory %s: %s", o->source, strerror(errno));
+		goto out;
+	}
+	err = mfs_local_store_open(root, st, msg, mlen);
+out:
+	free(bucket);
+	free(prefix);
+	free(root);
+	return err;
+}
+
+static int add_mount_opts(struct fuse_args *args, const struct mfs_options *o)
+{
+	char opt[PATH_MAX + 64];
+	char *esc = NULL;
+	size_t i, j;
+
+	/* fsname shows the source in mount(8); commas would split the option. */
+	esc = malloc(strlen(o->source) * 2 + 1);
+	if (!esc)
+		return -1;
+	for (i = 0, j = 0; o->source[i]; i++) {
+		if (o->source[i] == ',' || o->source[i] == '\\')
+			esc[j++] = '\\';
+		esc[j++] = o->source[i];
+	}
+	esc[j] = '\0';
+	snprintf(opt, sizeof(opt), "-oro,default_permissions,subtype=medallionfs,fsname=%s%s", esc,
+		 o->allow_other ? ",allow_other" : "");
+	free(esc);
+	return fuse_opt_add_arg(args, opt);
+}
+
+int main(int argc, char **argv)
+{
+	struct mfs_options o;
+	struct mfs_store *st = NULL;
+	struct mfs_lake *lake = NULL;
+	struct fuse_session *se = NULL;
+	struct fuse_args fargs = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *lcfg = NULL;
+	struct mfs_lake_config lc;
+	pthread_t watch;
+	int have_watch = 0, mounted = 0;
+	char msg[1024] = "", *mp = NULL;
+	struct stat sb;
+	int rc = 1, err;
+
+	err = mfs_options_parse(argc, argv, &o);
+	if (err) {
+		mfs_options_free(&o);
+		return err;
+	}
+	if (o.show_help) {
+		mfs_options_usage(argv[0]);
+		mfs_options_free(&o);
+		return 0;
+	}
+	if (o.show_version) {
+		printf("medallionfs %s (libfuse %d.%d)\n", MFS_VERSION, FUSE_MAJOR_VERSION,
+		       FUSE_MINOR_VERSION);
+		mfs_options_free(&o);
+		return 0;
+	}
+	if (o.debug)
+		mfs_log_set_level(MFS_LOG_DEBUG);
+
+	mp = realpath(o.mountpoint, NULL);
+	if (!mp || stat(mp, &sb)) {
+		fprintf(stderr, "medallionfs: mountpoint %s: %s\n", o.mountpoint, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "medallionfs: mountpoint %s is not a directory\n", o.mountpoint);
+		goto out;
+	}
+
+	err = open_store(&o, &st, msg, sizeof(msg));
+	if (!err)
+		err = mfs_store_check(st, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "medallionfs: %s\n", msg[0] ? msg : strerror(-err));
+		goto out;
+	}
+
+	memset(&lc, 0, sizeof(lc));
+	lc.store = st;
+	lc.source = o.source;
+	lc.metadata_ttl = o.metadata_ttl;
+	lc.uid = o.uid;
+	lc.gid = o.gid;
+	lc.max_prefetch = o.max_prefetch;
+	err = mfs_lake_new(&lc, &lake);
+	if (err) {
+		fprintf(stderr, "medallionfs: %s\n", strerror(-err));
+		goto out;
+	}
+
+	if (fuse_opt_add_arg(&fargs, argv[0]) || add_mount_opts(&fargs, &o)) {
+		fprintf(stderr, "medallionfs: out of memory\n");
+		goto out;
+	}
+	se = fuse_session_new(&fargs, &mfs_ll_ops, sizeof(mfs_ll_ops), lake);
+	if (!se) {
+		fprintf(stderr, "medallionfs: cannot create the FUSE session\n");
+		goto out;
+	}
+	if (fuse_session_mount(se, mp)) {
+		fprintf(stderr, "medallionfs: cannot mount on %s (is /dev/fuse available and "
+				"fusermount3 installed?)\n", mp);
+		goto out;
+	}
+	mounted = 1;
+	mfs_lake_set_inval(lake, mfs_ll_inval, se);
+
+	if (pipe2(signal_pipe, O_CLOEXEC)) {
+		fprintf(stderr, "medallionfs: pipe: %s\n", strerror(errno));
+		goto out;
+	}
+	if (fuse_daemonize(o.foreground)) {
+		fprintf(stderr, "medallionfs: cannot detach\n");
+		goto out;
+	}
+	if (!o.foreground)
+		mfs_log_use_syslog("medallionfs");
+
+	err = mfs_lake_start(lake);
+	if (!err)
+		err = -pthread_create(&watch, NULL, watcher, st);
+	if (err) {
+		mfs_err("cannot start threads: %s", strerror(-err));
+		goto out;
+	}
+	have_watch = 1;
+	the_session = se;
+	err = install_signals();
+	if (err) {
+		mfs_err("cannot install signal handlers: %s", strerror(-err));
+		goto out;
+	}
+	mfs_info("mounted %s on %s", o.source, mp);
+
+	lcfg = fuse_loop_cfg_create();
+	if (!lcfg) {
+		mfs_err("out of memory");
+		goto out;
+	}
+	fuse_loop_cfg_set_max_threads(lcfg, 32);
+	fuse_loop_cfg_set_idle_threads(lcfg, 8);
+	err = fuse_session_loop_mt(se, lcfg);
+	rc = err < 0 ? 1 : 0;
+out:
+	if (lake)
+		mfs_lake_shutdown(lake);
+	if (mounted)
+		fuse_session_unmount(se);
+	if (have_watch) {
+		/* Wake the watcher if no signal did. */
+		if (signal_pipe[1] >= 0)
+			close(signal_pipe[1]);
+		signal_pipe[1] = -1;
+		pthread_join(watch, NULL);
+	}
+	the_session = NULL;
+	if (se)
+		fuse_session_destroy(se);
+	if (lcfg)
+		fuse_loop_cfg_destroy(lcfg);
+	mfs_lake_free(lake);
+	mfs_store_destroy(st);
+	fuse_opt_free_args(&fargs);
+	if (signal_pipe[0] >= 0)
+		close(signal_pipe[0]);
+	if (signal_pipe[1] >= 0)
+		close(signal_pipe[1]);
+	free(mp);
+	mfs_options_free(&o);
+	return rc;
 }

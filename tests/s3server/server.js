@@ -1,5 +1,6 @@
 // Loopback S3 server for medallionfs tests: @20minutes/s3rver, which verifies SigV4.
 // Usage: node --openssl-legacy-provider server.js --port N --dir DIR [--bucket NAME]...
+//        [--tls-key FILE --tls-cert FILE]   (serve https)
 //        [--allow-mismatched-signatures]   (benchmarks against other clients only)
 // Prints "listening 127.0.0.1:PORT" on stdout once it accepts connections.
 'use strict'
@@ -10,11 +11,15 @@ let port = 0
 let directory = null
 let allowMismatchedSignatures = false
 const buckets = []
+let key = null
+let cert = null
 for (let i = 0; i < args.length; i++) {
   const a = args[i]
   if (a === '--port') port = parseInt(args[++i], 10)
   else if (a === '--dir') directory = args[++i]
   else if (a === '--bucket') buckets.push({ name: args[++i], configs: [] })
+  else if (a === '--tls-key') key = require('fs').readFileSync(args[++i])
+  else if (a === '--tls-cert') cert = require('fs').readFileSync(args[++i])
   else if (a === '--allow-mismatched-signatures') allowMismatchedSignatures = true
   else {
     console.error(`server.js: unknown argument ${a}`)
@@ -34,6 +39,7 @@ const server = new S3rver({
   allowMismatchedSignatures,
   vhostBuckets: true,
   configureBuckets: buckets,
+  ...(key && cert ? { key, cert } : {}),
 })
 server.run().then(
   (addr) => {

@@ -1,0 +1,923 @@
+/*
+ * lake.c - the mount's FUSE-free core: the node tree (root, bronze/, silver/,
+ * gold/, .medallion/), bronze listings and attributes with metadata_ttl,
+ * open files and the .medallion/ files.
+ *
+ * DESIGN: lake->nodes.lock (see nodes.h) protects every node and listing
+ * pointer. Network I/O (listings, HEADs, reads) always runs with no lock
+ * held. A directory being listed is marked 'listing'; other threads that
+ * need the same listing wait on lake->list_cond instead of listing it again.
+ * When a revalidation finds a new ETag, the kernel's pages of that inode are
+ * dropped from a pool thread (never inside the request that found it).
+ * Lock order: nodes.lock, then a reader's own lock (bronze.c); never the
+ * other way round.
+ */
+#include "lake.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/buf.h"
+#include "../util/err.h"
+#include "../util/log.h"
+#include "bronze.h"
+#include "medallion.h"
+#include "nodes.h"
+#include "pool.h"
+
+#define FIXED_TTL 3600.0
+#define POOL_THREADS 8
+#define NAME_MAX_BYTES 255
+
+enum { META_ERRORS, META_SHADOWED, META_STATS, META_COUNT };
+static const char *const meta_names[META_COUNT] = { "errors", "shadowed", "stats" };
+
+struct mfs_dirent {
+	char *name;
+	int is_dir;
+	uint64_t size;
+	struct timespec mtime;
+	char etag[80];
+	char storage_class[32];
+};
+
+struct mfs_dirlist {
+	atomic_int refs;
+	double fetched;
+	size_t n;
+	struct mfs_dirent *e; /* sorted by name (byte order) */
+};
+
+struct mfs_lake {
+	struct mfs_lake_config cfg;
+	struct mfs_nodes nodes;
+	pthread_cond_t list_cond; /* with nodes.lock: a listing finished */
+	struct mfs_pool *pool;
+	struct mfs_medallion *med;
+	mfs_inval_fn inval;
+	void *inval_arg;
+	struct timespec started;
+	atomic_int shut;
+
+	atomic_ullong n_lists, n_heads, n_opens, n_reads, bytes_read, n_read_errors;
+};
+
+struct mfs_dir {
+	struct mfs_node *node;    /* holds a reference */
+	struct mfs_dirlist *list; /* bronze directories: the snapshot */
+	size_t n_fixed;
+	const char *fixed[8];
+	struct mfs_node *fixed_nodes[8];
+};
+
+struct mfs_file {
+	struct mfs_node *node; /* holds a reference */
+	struct mfs_bronze_reader *reader;
+	struct mfs_buf text;   /* .medallion files: the snapshot */
+};
+
+/* ---- listings ---- */
+
+static void dirlist_put(struct mfs_dirlist *l)
+{
+	size_t i;
+
+	if (!l || atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	for (i = 0; i < l->n; i++)
+		free(l->e[i].name);
+	free(l->e);
+	free(l);
+}
+
+static int cmp_dirent(const void *a, const void *b)
+{
+	const struct mfs_dirent *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	/* A directory sorts before the object of the same name: it wins. */
+	return c ? c : y->is_dir - x->is_dir;
+}
+
+static int valid_name(const char *name)
+{
+	return name[0] && strcmp(name, ".") && strcmp(name, "..") &&
+	       strlen(name) <= NAME_MAX_BYTES && !strchr(name, '/');
+}
+
+/*
+ * Turn a store listing of @prefix into sorted entries, dropping what cannot
+ * be a file name and objects shadowed by a same-named prefix.
+ */
+static int dirlist_build(struct mfs_lake *lake, const char *prefix, struct mfs_listing *l,
+			 struct mfs_dirlist **out)
+{
+	size_t plen = strlen(prefix), i, n = 0, w = 0;
+	struct mfs_dirlist *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	d->e = calloc(l->n_objects + l->n_prefixes + 1, sizeof(*d->e));
+	if (!d->e) {
+		free(d);
+		return -ENOMEM;
+	}
+	atomic_init(&d->refs, 1);
+	for (i = 0; i < l->n_prefixes; i++) {
+		const char *p = l->prefixes[i];
+		size_t len = strlen(p);
+		char *name;
+
+		if (len <= plen + 1 || strncmp(p, prefix, plen))
+			continue;
+		name = strndup(p + plen, len - plen - 1);
+		if (!name)
+			goto nomem;
+		if (!valid_name(name)) {
+			mfs_medallion_shadowed(lake->med, p, "prefix name cannot be a directory name");
+			free(name);
+			continue;
+		}
+		d->e[n].name = name;
+		d->e[n].is_dir = 1;
+		n++;
+	}
+	for (i = 0; i < l->n_objects; i++) {
+		const struct mfs_object *o = &l->objects[i];
+		const char *k = o->key;
+		char *name;
+
+		if (strncmp(k, prefix, plen) || !k[plen])
+			continue; /* the "directory marker" object of the prefix itself */
+		name = strdup(k + plen);
+		if (!name)
+			goto nomem;
+		if (!valid_name(name)) {
+			mfs_medallion_shadowed(lake->med, k, "key cannot be a file name");
+			free(name);
+			continue;
+		}
+		d->e[n].name = name;
+		d->e[n].size = o->size;
+		d->e[n].mtime = o->mtime;
+		snprintf(d->e[n].etag, sizeof(d->e[n].etag), "%s", o->etag);
+		snprintf(d->e[n].storage_class, sizeof(d->e[n].storage_class), "%s",
+			 o->storage_class);
+		n++;
+	}
+	qsort(d->e, n, sizeof(*d->e), cmp_dirent);
+	for (i = 0; i < n; i++) {
+		if (w && strcmp(d->e[w - 1].name, d->e[i].name) == 0) {
+			char key[4096];
+
+			snprintf(key, sizeof(key), "%s%s", prefix, d->e[i].name);
+			mfs_medallion_shadowed(lake->med, key, "hidden by the prefix of the same name");
+			free(d->e[i].name);
+			continue;
+		}
+		d->e[w++] = d->e[i];
+	}
+	d->n = w;
+	*out = d;
+	return 0;
+nomem:
+	d->n = n;
+	dirlist_put(d);
+	return -ENOMEM;
+}
+
+static void inval_job(void *arg);
+
+struct inval_req {
+	struct mfs_lake *lake;
+	uint64_t ino;
+};
+
+/* Lock held. The kernel's pages of @n belong to an older version. */
+static void queue_inval(struct mfs_lake *lake, struct mfs_node *n)
+{
+	struct inval_req *q;
+
+	if (!lake->inval || !lake->pool || atomic_load(&lake->shut))
+		return;
+	q = malloc(sizeof(*q));
+	if (!q)
+		return;
+	q->lake = lake;
+	q->ino = n->ino;
+	if (mfs_pool_submit(lake->pool, inval_job, q))
+		free(q);
+}
+
+static void inval_job(void *arg)
+{
+	struct inval_req *q = arg;
+
+	q->lake->inval(q->lake->inval_arg, q->ino);
+	free(q);
+}
+
+/* Lock held. Publish fresh attributes of a file node. */
+static void file_update(struct mfs_lake *lake, struct mfs_node *n, uint64_t size,
+			struct timespec mtime, const char *etag, const char *sclass, double when)
+{
+	if (n->etag[0] && strcmp(n->etag, etag)) {
+		mfs_debug("%s changed: ETag %s -> %s", n->key, n->etag, etag);
+		queue_inval(lake, n);
+	}
+	n->size = size;
+	n->mtime = mtime;
+	snprintf(n->etag, sizeof(n->etag), "%s", etag);
+	snprintf(n->storage_class, sizeof(n->storage_class), "%s", sclass);
+	n->attr_time = when;
+}
+
+static void record_error(struct mfs_lake *lake, const char *layer, const char *key, int err)
+{
+	char path[4200];
+	const char *why = mfs_last_error();
+
+	snprintf(path, sizeof(path), "%s/%s", layer, key);
+	mfs_medallion_error(lake->med, path, why[0] ? why : strerror(-err));
+}
+
+/*
+ * The listing of directory node @n, fresh within metadata_ttl; one
+ * reference for the caller. Lock held on entry and exit (dropped while
+ * listing).
+ */
+static int dir_listing(struct mfs_lake *lake, struct mfs_node *n, struct mfs_dirlist **out)
+{
+	struct mfs_listing l = { 0 };
+	struct mfs_dirlist *d = NULL;
+	char *key;
+	double now;
+	int err;
+
+	for (;;) {
+		now = mfs_now();
+		if (n->list && now - n->list->fetched < lake->cfg.metadata_ttl) {
+			atomic_fetch_add(&n->list->refs, 1);
+			*out = n->list;
+			return 0;
+		}
+		if (!n->listing)
+			break;
+		pthread_cond_wait(&lake->list_cond, &lake->nodes.lock);
+	}
+	key = strdup(n->key);
+	if (!key)
+		return -ENOMEM;
+	n->listing = 1;
+	n->refs++; /* keep it while unlocked */
+	pthread_mutex_unlock(&lake->nodes.lock);
+
+	atomic_fetch_add(&lake->n_lists, 1);
+	mfs_clear_error();
+	err = mfs_store_list(lake->cfg.store, key, &l);
+	if (err)
+		record_error(lake, "bronze", key[0] ? key : "(root)", err);
+	else
+		err = dirlist_build(lake, key, &l, &d);
+	mfs_listing_free(&l);
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	n->listing = 0;
+	pthread_cond_broadcast(&lake->list_cond);
+	if (!err) {
+		size_t i;
+
+		d->fetched = now;
+		/* Children the kernel knows learn their new size and ETag now. */
+		for (i = 0; i < d->n; i++) {
+			struct mfs_node *c = mfs_nodes_child(&lake->nodes, n, d->e[i].name);
+
+			if (c && c->kind == MFS_NODE_BRONZE_FILE && !d->e[i].is_dir)
+				file_update(lake, c, d->e[i].size, d->e[i].mtime, d->e[i].etag,
+					    d->e[i].storage_class, now);
+		}
+		if (n->list)
+			dirlist_put(n->list);
+		n->list = d;
+		atomic_fetch_add(&d->refs, 1);
+		*out = d;
+	}
+	mfs_nodes_unref(&lake->nodes, n);
+	free(key);
+	return err;
+}
+
+static const struct mfs_dirent *dirlist_find(const struct mfs_dirlist *d, const char *name)
+{
+	size_t lo = 0, hi = d->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(d->e[mid].name, name);
+
+		if (c == 0)
+			return &d->e[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- attributes ---- */
+
+static void render_meta(struct mfs_lake *lake, int id, struct mfs_buf *out);
+
+/* Lock held. */
+static void fill_attr(struct mfs_lake *lake, struct mfs_node *n, struct mfs_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->st.st_ino = n->ino;
+	a->st.st_uid = lake->cfg.uid;
+	a->st.st_gid = lake->cfg.gid;
+	a->st.st_blksize = 1 << 20;
+	a->st.st_mtim = lake->started;
+	a->st.st_ctim = lake->started;
+	a->st.st_atim = lake->started;
+	switch (n->kind) {
+	case MFS_NODE_BRONZE_FILE:
+		a->st.st_mode = S_IFREG | 0444;
+		a->st.st_nlink = 1;
+		a->st.st_size = (off_t)n->size;
+		a->st.st_blocks = (blkcnt_t)((n->size + 511) / 512);
+		a->st.st_mtim = n->mtime;
+		a->st.st_ctim = n->mtime;
+		a->st.st_atim = n->mtime;
+		a->timeout = lake->cfg.metadata_ttl;
+		break;
+	case MFS_NODE_META_FILE: {
+		struct mfs_buf b = MFS_BUF_INIT;
+
+		render_meta(lake, n->meta_id, &b);
+		a->st.st_mode = S_IFREG | 0444;
+		a->st.st_nlink = 1;
+		a->st.st_size = (off_t)b.len;
+		a->timeout = 0;
+		mfs_buf_free(&b);
+		break;
+	}
+	case MFS_NODE_BRONZE_DIR:
+		a->st.st_mode = S_IFDIR | 0555;
+		a->st.st_nlink = 2;
+		a->timeout = n->parent && n->parent->kind == MFS_NODE_ROOT ? FIXED_TTL
+									    : lake->cfg.metadata_ttl;
+		break;
+	default:
+		a->st.st_mode = S_IFDIR | 0555;
+		a->st.st_nlink = 2;
+		a->timeout = FIXED_TTL;
+		break;
+	}
+}
+
+/*
+ * Lock held. Refresh a file node's attributes with a HEAD when they are
+ * older than metadata_ttl.
+ */
+static int file_revalidate(struct mfs_lake *lake, struct mfs_node *n)
+{
+	struct mfs_object o = { 0 };
+	double now = mfs_now();
+	char *key;
+	int err;
+
+	if (now - n->attr_time < lake->cfg.metadata_ttl)
+		return 0;
+	key = strdup(n->key);
+	if (!key)
+		return -ENOMEM;
+	n->refs++;
+	pthread_mutex_unlock(&lake->nodes.lock);
+	atomic_fetch_add(&lake->n_heads, 1);
+	mfs_clear_error();
+	err = mfs_store_head(lake->cfg.store, key, &o);
+	if (err && err != -ENOENT)
+		record_error(lake, "bronze", key, err);
+	pthread_mutex_lock(&lake->nodes.lock);
+	if (!err)
+		file_update(lake, n, o.size, o.mtime, o.etag, o.storage_class, now);
+	mfs_nodes_unref(&lake->nodes, n);
+	mfs_object_free(&o);
+	free(key);
+	return err;
+}
+
+/* ---- life cycle ---- */
+
+static int add_fixed(struct mfs_lake *lake, struct mfs_node *parent, const char *name,
+		     enum mfs_node_kind kind, const char *key, int meta_id)
+{
+	struct mfs_node *n = mfs_nodes_ensure(&lake->nodes, parent, name, kind, key);
+
+	if (!n)
+		return -ENOMEM;
+	n->fixed = 1;
+	n->meta_id = meta_id;
+	return 0;
+}
+
+int mfs_lake_new(const struct mfs_lake_config *cfg, struct mfs_lake **out)
+{
+	struct mfs_lake *lake = calloc(1, sizeof(*lake));
+	struct mfs_node *root, *meta;
+	int err, i;
+
+	if (!lake)
+		return -ENOMEM;
+	lake->cfg = *cfg;
+	clock_gettime(CLOCK_REALTIME, &lake->started);
+	err = mfs_nodes_init(&lake->nodes);
+	if (err) {
+		free(lake);
+		return err;
+	}
+	lake->nodes.put_list = dirlist_put;
+	pthread_cond_init(&lake->list_cond, NULL);
+	err = mfs_medallion_new(&lake->med);
+	if (err)
+		goto fail;
+	root = mfs_nodes_ensure(&lake->nodes, NULL, "", MFS_NODE_ROOT, NULL);
+	err = -ENOMEM;
+	if (!root)
+		goto fail;
+	root->fixed = 1;
+	if (add_fixed(lake, root, "bronze", MFS_NODE_BRONZE_DIR, "", 0) ||
+	    add_fixed(lake, root, "silver", MFS_NODE_LAYER, NULL, 0) ||
+	    add_fixed(lake, root, "gold", MFS_NODE_LAYER, NULL, 0) ||
+	    add_fixed(lake, root, ".medallion", MFS_NODE_META_DIR, NULL, 0))
+		goto fail;
+	meta = mfs_nodes_child(&lake->nodes, root, ".medallion");
+	for (i = 0; i < META_COUNT; i++)
+		if (add_fixed(lake, meta, meta_names[i], MFS_NODE_META_FILE, NULL, i))
+			goto fail;
+	*out = lake;
+	return 0;
+fail:
+	mfs_lake_free(lake);
+	return err;
+}
+
+void mfs_lake_set_inval(struct mfs_lake *lake, mfs_inval_fn fn, void *arg)
+{
+	lake->inval = fn;
+	lake->inval_arg = arg;
+}
+
+int mfs_lake_start(struct mfs_lake *lake)
+{
+	mfs_bronze_set_budget(lake->cfg.max_prefetch * 16 > (512u << 20) ? lake->cfg.max_prefetch * 16
+									 : (512u << 20));
+	return mfs_pool_new(POOL_THREADS, &lake->pool);
+}
+
+void mfs_lake_shutdown(struct mfs_lake *lake)
+{
+	if (atomic_exchange(&lake->shut, 1))
+		return;
+	mfs_store_abort(lake->cfg.store);
+	if (lake->pool)
+		mfs_pool_stop(lake->pool);
+}
+
+void mfs_lake_free(struct mfs_lake *lake)
+{
+	if (!lake)
+		return;
+	mfs_lake_shutdown(lake);
+	mfs_pool_free(lake->pool);
+	mfs_nodes_destroy(&lake->nodes);
+	pthread_cond_destroy(&lake->list_cond);
+	mfs_medallion_free(lake->med);
+	free(lake);
+}
+
+/* ---- lookups ---- */
+
+int mfs_lake_lookup(struct mfs_lake *lake, uint64_t parent, const char *name,
+		    struct mfs_attr *out)
+{
+	struct mfs_dirlist *d = NULL;
+	const struct mfs_dirent *e;
+	struct mfs_node *p, *n;
+	char *key = NULL;
+	int err = 0;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	p = mfs_nodes_get(&lake->nodes, parent);
+	if (!p) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (p->kind != MFS_NODE_BRONZE_DIR) {
+		/* Fixed directories: only their fixed children exist. */
+		n = mfs_nodes_child(&lake->nodes, p, name);
+		if (!n || !n->fixed) {
+			err = p->kind == MFS_NODE_BRONZE_FILE || p->kind == MFS_NODE_META_FILE
+				      ? -ENOTDIR
+				      : -ENOENT;
+			goto out;
+		}
+		goto found;
+	}
+	if (!valid_name(name)) {
+		err = -ENOENT;
+		goto out;
+	}
+	err = dir_listing(lake, p, &d);
+	if (err)
+		goto out;
+	e = dirlist_find(d, name);
+	if (!e) {
+		err = -ENOENT;
+		goto out;
+	}
+	key = malloc(strlen(p->key) + strlen(name) + 2);
+	if (!key) {
+		err = -ENOMEM;
+		goto out;
+	}
+	sprintf(key, "%s%s%s", p->key, name, e->is_dir ? "/" : "");
+	n = mfs_nodes_ensure(&lake->nodes, p, name,
+			     e->is_dir ? MFS_NODE_BRONZE_DIR : MFS_NODE_BRONZE_FILE, key);
+	if (!n) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (!e->is_dir)
+		file_update(lake, n, e->size, e->mtime, e->etag, e->storage_class, d->fetched);
+found:
+	n->nlookup++;
+	fill_attr(lake, n, out);
+out:
+	pthread_mutex_unlock(&lake->nodes.lock);
+	dirlist_put(d);
+	free(key);
+	return err;
+}
+
+void mfs_lake_forget(struct mfs_lake *lake, uint64_t ino, uint64_t nlookup)
+{
+	struct mfs_node *n;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (n)
+		mfs_nodes_forget(&lake->nodes, n, nlookup);
+	pthread_mutex_unlock(&lake->nodes.lock);
+}
+
+int mfs_lake_getattr(struct mfs_lake *lake, uint64_t ino, struct mfs_attr *out)
+{
+	struct mfs_node *n;
+	int err = 0;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (!n) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (n->kind == MFS_NODE_BRONZE_FILE)
+		err = file_revalidate(lake, n);
+	if (!err)
+		fill_attr(lake, n, out);
+out:
+	pthread_mutex_unlock(&lake->nodes.lock);
+	return err;
+}
+
+/* ---- directories ---- */
+
+int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out)
+{
+	struct mfs_dir *dir = calloc(1, sizeof(*dir));
+	struct mfs_node *n;
+	int err = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (!n) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (n->kind == MFS_NODE_BRONZE_FILE || n->kind == MFS_NODE_META_FILE) {
+		err = -ENOTDIR;
+		goto out;
+	}
+	if (n->kind == MFS_NODE_BRONZE_DIR) {
+		err = dir_listing(lake, n, &dir->list);
+		if (err)
+			goto out;
+	} else if (n->kind == MFS_NODE_ROOT) {
+		static const char *const root_names[] = { "bronze", "silver", "gold", ".medallion" };
+
+		for (size_t i = 0; i < 4; i++) {
+			dir->fixed[i] = root_names[i];
+			dir->fixed_nodes[i] = mfs_nodes_child(&lake->nodes, n, root_names[i]);
+		}
+		dir->n_fixed = 4;
+	} else if (n->kind == MFS_NODE_META_DIR) {
+		for (size_t i = 0; i < META_COUNT; i++) {
+			dir->fixed[i] = meta_names[i];
+			dir->fixed_nodes[i] = mfs_nodes_child(&lake->nodes, n, meta_names[i]);
+		}
+		dir->n_fixed = META_COUNT;
+	}
+	n->refs++;
+	dir->node = n;
+out:
+	pthread_mutex_unlock(&lake->nodes.lock);
+	if (err) {
+		free(dir);
+		return err;
+	}
+	*out = dir;
+	return 0;
+}
+
+int mfs_lake_readdir(struct mfs_lake *lake, struct mfs_dir *dir, size_t i, int plus,
+		     const char **name, struct mfs_attr *attr)
+{
+	struct mfs_node *n = dir->node, *c;
+	int err = 0;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	if (i < 2) {
+		c = i == 0 ? n : (n->parent ? n->parent : n);
+		*name = i == 0 ? "." : "..";
+		fill_attr(lake, c, attr);
+		goto out;
+	}
+	i -= 2;
+	if (dir->list) {
+		const struct mfs_dirent *e;
+		char *key;
+
+		if (i >= dir->list->n) {
+			err = 1;
+			goto out;
+		}
+		e = &dir->list->e[i];
+		*name = e->name;
+		if (!plus) {
+			memset(attr, 0, sizeof(*attr));
+			attr->st.st_mode = e->is_dir ? S_IFDIR : S_IFREG;
+			c = mfs_nodes_child(&lake->nodes, n, e->name);
+			attr->st.st_ino = c ? c->ino : 0xffffffffu;
+			goto out;
+		}
+		key = malloc(strlen(n->key) + strlen(e->name) + 2);
+		if (!key) {
+			err = -ENOMEM;
+			goto out;
+		}
+		sprintf(key, "%s%s%s", n->key, e->name, e->is_dir ? "/" : "");
+		c = mfs_nodes_ensure(&lake->nodes, n, e->name,
+				     e->is_dir ? MFS_NODE_BRONZE_DIR : MFS_NODE_BRONZE_FILE, key);
+		free(key);
+		if (!c) {
+			err = -ENOMEM;
+			goto out;
+		}
+		if (!e->is_dir)
+			file_update(lake, c, e->size, e->mtime, e->etag, e->storage_class,
+				    dir->list->fetched);
+	} else {
+		if (i >= dir->n_fixed) {
+			err = 1;
+			goto out;
+		}
+		*name = dir->fixed[i];
+		c = dir->fixed_nodes[i];
+	}
+	if (plus)
+		c->nlookup++;
+	fill_attr(lake, c, attr);
+out:
+	pthread_mutex_unlock(&lake->nodes.lock);
+	return err;
+}
+
+void mfs_lake_closedir(struct mfs_lake *lake, struct mfs_dir *dir)
+{
+	pthread_mutex_lock(&lake->nodes.lock);
+	mfs_nodes_unref(&lake->nodes, dir->node);
+	pthread_mutex_unlock(&lake->nodes.lock);
+	dirlist_put(dir->list);
+	free(dir);
+}
+
+/* ---- files ---- */
+
+static void render_meta(struct mfs_lake *lake, int id, struct mfs_buf *out)
+{
+	switch (id) {
+	case META_ERRORS:
+		(void)mfs_medallion_render_errors(lake->med, out);
+		break;
+	case META_SHADOWED:
+		(void)mfs_medallion_render_shadowed(lake->med, out);
+		break;
+	default:
+		(void)mfs_buf_appendf(out,
+				      "source\t%s\n"
+				      "store\t%s\n"
+				      "listings\t%llu\n"
+				      "heads\t%llu\n"
+				      "opens\t%llu\n"
+				      "reads\t%llu\n"
+				      "bytes_read\t%llu\n"
+				      "read_errors\t%llu\n",
+				      lake->cfg.source, lake->cfg.store->ops->name,
+				      (unsigned long long)atomic_load(&lake->n_lists),
+				      (unsigned long long)atomic_load(&lake->n_heads),
+				      (unsigned long long)atomic_load(&lake->n_opens),
+				      (unsigned long long)atomic_load(&lake->n_reads),
+				      (unsigned long long)atomic_load(&lake->bytes_read),
+				      (unsigned long long)atomic_load(&lake->n_read_errors));
+		break;
+	}
+}
+
+int mfs_lake_open(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_file **out,
+		  struct mfs_open_flags *of)
+{
+	struct mfs_file *f;
+	struct mfs_node *n;
+	char *key = NULL, etag[80];
+	uint64_t size;
+	int err = 0;
+
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND | O_CREAT)))
+		return -EROFS;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	memset(of, 0, sizeof(*of));
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (!n) {
+		err = -ENOENT;
+		goto out;
+	}
+	switch (n->kind) {
+	case MFS_NODE_META_FILE:
+		render_meta(lake, n->meta_id, &f->text);
+		of->direct_io = 1;
+		break;
+	case MFS_NODE_BRONZE_FILE:
+		err = file_revalidate(lake, n);
+		if (err)
+			goto out;
+		key = strdup(n->key);
+		if (!key) {
+			err = -ENOMEM;
+			goto out;
+		}
+		snprintf(etag, sizeof(etag), "%s", n->etag);
+		size = n->size;
+		/* The kernel keeps its pages only when they hold this very version. */
+		of->keep_cache = strcmp(n->kernel_etag, n->etag) == 0;
+		snprintf(n->kernel_etag, sizeof(n->kernel_etag), "%s", n->etag);
+		break;
+	default:
+		err = -EISDIR;
+		goto out;
+	}
+	n->refs++;
+	f->node = n;
+out:
+	pthread_mutex_unlock(&lake->nodes.lock);
+	if (!err && key) {
+		err = mfs_bronze_reader_new(lake->cfg.store, lake->pool, key, etag, size,
+					    lake->cfg.max_prefetch, &f->reader);
+		if (err) {
+			mfs_lake_release(lake, f);
+			f = NULL;
+		} else {
+			atomic_fetch_add(&lake->n_opens, 1);
+		}
+	} else if (err) {
+		mfs_buf_free(&f->text);
+		free(f);
+		f = NULL;
+	}
+	free(key);
+	*out = f;
+	return err;
+}
+
+ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size_t size, off_t off)
+{
+	ssize_t n;
+
+	if (off < 0)
+		return -EINVAL;
+	if (!f->reader) {
+		if ((size_t)off >= f->text.len)
+			return 0;
+		if (size > f->text.len - (size_t)off)
+			size = f->text.len - (size_t)off;
+		memcpy(buf, f->text.data + off, size);
+		return (ssize_t)size;
+	}
+	mfs_clear_error();
+	n = mfs_bronze_read(f->reader, buf, size, (uint64_t)off);
+	atomic_fetch_add(&lake->n_reads, 1);
+	if (n >= 0) {
+		atomic_fetch_add(&lake->bytes_read, (unsigned long long)n);
+		return n;
+	}
+	atomic_fetch_add(&lake->n_read_errors, 1);
+	if (n == -ESTALE) {
+		mfs_set_error("object changed during the read (ETag differs from the one at open); "
+			      "reopen the file to read the new version");
+		pthread_mutex_lock(&lake->nodes.lock);
+		f->node->attr_time = 0; /* the next stat looks again */
+		pthread_mutex_unlock(&lake->nodes.lock);
+	}
+	record_error(lake, "bronze", f->node->key, (int)n);
+	/* Whatever the store said, the reader sees EIO: never partial or wrong bytes. */
+	return n == -ECANCELED ? -EINTR : -EIO;
+}
+
+void mfs_lake_release(struct mfs_lake *lake, struct mfs_file *f)
+{
+	if (!f)
+		return;
+	mfs_bronze_reader_free(f->reader);
+	if (f->node) {
+		pthread_mutex_lock(&lake->nodes.lock);
+		mfs_nodes_unref(&lake->nodes, f->node);
+		pthread_mutex_unlock(&lake->nodes.lock);
+	}
+	mfs_buf_free(&f->text);
+	free(f);
+}
+
+/* ---- extended attributes ---- */
+
+static const char xattr_names[] = "user.medallion.source\0user.medallion.etag\0";
+
+ssize_t mfs_lake_getxattr(struct mfs_lake *lake, uint64_t ino, const char *name, char *buf,
+			  size_t size)
+{
+	char value[4200];
+	struct mfs_node *n;
+	size_t len;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (!n || n->kind != MFS_NODE_BRONZE_FILE) {
+		pthread_mutex_unlock(&lake->nodes.lock);
+		return -ENODATA;
+	}
+	if (strcmp(name, "user.medallion.etag") == 0)
+		snprintf(value, sizeof(value), "%s", n->etag);
+	else if (strcmp(name, "user.medallion.source") == 0)
+		snprintf(value, sizeof(value), "%s", n->key);
+	else {
+		pthread_mutex_unlock(&lake->nodes.lock);
+		return -ENODATA;
+	}
+	pthread_mutex_unlock(&lake->nodes.lock);
+	len = strlen(value);
+	if (size == 0)
+		return (ssize_t)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(buf, value, len);
+	return (ssize_t)len;
+}
+
+ssize_t mfs_lake_listxattr(struct mfs_lake *lake, uint64_t ino, char *buf, size_t size)
+{
+	struct mfs_node *n;
+	int is_file;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	is_file = n && n->kind == MFS_NODE_BRONZE_FILE;
+	pthread_mutex_unlock(&lake->nodes.lock);
+	if (!is_file)
+		return 0;
+	if (size == 0)
+		return (ssize_t)sizeof(xattr_names) - 1;
+	if (size < sizeof(xattr_names) - 1)
+		return -ERANGE;
+	memcpy(buf, xattr_names, sizeof(xattr_names) - 1);
+	return (ssize_t)sizeof(xattr_names) - 1;
+}

@@ -1,0 +1,80 @@
+/*
+ * lake.h - the FUSE-free core of the mount: what each path is, its
+ * attributes, directory contents and file reads. ll.c translates FUSE
+ * requests into these calls and their results into fuse_reply_*; tests can
+ * drive it without a mount.
+ *
+ * Every function returns 0 (or a byte count) or -errno.
+ */
+#ifndef MFS_LAKE_H
+#define MFS_LAKE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "../store/store.h"
+
+struct mfs_lake;
+
+struct mfs_lake_config {
+	struct mfs_store *store; /* owned by the caller, outlives the lake */
+	const char *source;      /* for messages and fsname */
+	double metadata_ttl;
+	uid_t uid;
+	gid_t gid;
+	size_t max_prefetch;
+};
+
+struct mfs_attr {
+	struct stat st;
+	double timeout;  /* entry and attribute timeout, seconds */
+};
+
+/* Called from a pool thread when the kernel must drop an inode's pages. */
+typedef void (*mfs_inval_fn)(void *arg, uint64_t ino);
+
+int mfs_lake_new(const struct mfs_lake_config *cfg, struct mfs_lake **out);
+void mfs_lake_set_inval(struct mfs_lake *lake, mfs_inval_fn fn, void *arg);
+/* Starts the worker threads: call after daemonising. */
+int mfs_lake_start(struct mfs_lake *lake);
+/* Aborts transfers in flight and stops the workers; idempotent. */
+void mfs_lake_shutdown(struct mfs_lake *lake);
+void mfs_lake_free(struct mfs_lake *lake);
+
+/* One kernel lookup more on success. */
+int mfs_lake_lookup(struct mfs_lake *lake, uint64_t parent, const char *name,
+		    struct mfs_attr *out);
+void mfs_lake_forget(struct mfs_lake *lake, uint64_t ino, uint64_t nlookup);
+int mfs_lake_getattr(struct mfs_lake *lake, uint64_t ino, struct mfs_attr *out);
+
+/* Directories: a snapshot taken at open, so offsets stay stable. */
+struct mfs_dir;
+int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out);
+/*
+ * Entry @i (0 is ".", 1 is ".."): *@name lives as long as @dir. With @plus
+ * the entry's node gets one kernel lookup, which the caller must give back
+ * with mfs_lake_forget() if the entry did not fit into the reply.
+ * Returns 0, 1 past the end, or -errno.
+ */
+int mfs_lake_readdir(struct mfs_lake *lake, struct mfs_dir *dir, size_t i, int plus,
+		     const char **name, struct mfs_attr *attr);
+void mfs_lake_closedir(struct mfs_lake *lake, struct mfs_dir *dir);
+
+struct mfs_file;
+struct mfs_open_flags {
+	int keep_cache;
+	int direct_io;
+};
+int mfs_lake_open(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_file **out,
+		  struct mfs_open_flags *of);
+/* Up to @size bytes at @off into @buf; short only at the end of the file. */
+ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size_t size, off_t off);
+void mfs_lake_release(struct mfs_lake *lake, struct mfs_file *f);
+
+/* Extended attributes: value length, or -ENODATA / -ERANGE. */
+ssize_t mfs_lake_getxattr(struct mfs_lake *lake, uint64_t ino, const char *name, char *buf,
+			  size_t size);
+ssize_t mfs_lake_listxattr(struct mfs_lake *lake, uint64_t ino, char *buf, size_t size);
+
+#endif
