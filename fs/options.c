@@ -58,7 +58,6 @@ static const struct fuse_opt mfs_opts[] = {
 	FUSE_OPT_KEY("nodev", KEY_IGNORED),
 	FUSE_OPT_KEY("atime", KEY_IGNORED),
 	FUSE_OPT_KEY("noatime", KEY_IGNORED),
-	FUSE_OPT_KEY("x-systemd.%s", KEY_IGNORED),
 	FUSE_OPT_KEY("comment=%s", KEY_IGNORED),
 	/* later releases */
 	FUSE_OPT_KEY("writable", KEY_LATER),
@@ -309,6 +308,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return -1;
 	case FUSE_OPT_KEY_OPT:
 	default:
+		/* fuse_opt matches a prefix only before "=%s": systemd's own options by hand. */
+		if (strncmp(arg, "x-systemd.", 10) == 0 || strncmp(arg, "x-initrd.", 9) == 0)
+			return 0;
 		if (arg[0] == '-')
 			fprintf(stderr, "medallionfs: unknown option %s (see --help)\n", arg);
 		else

@@ -22,8 +22,10 @@ MEDALLIONFS = os.path.join(BUILD, "fs", "medallionfs")
 STORECLI = os.path.join(BUILD, "tests", "unit", "mfs-storecli")
 SERVER_JS = os.path.join(ROOT, "tests", "s3server", "server.js")
 BUCKET = "lake"
-ACCESS_KEY = "S3RVER"
-SECRET_KEY = "S3RVER"
+# A key pair of the test session's own (the server also knows S3RVER:S3RVER),
+# so a test can look for the secret in logs without matching the key id.
+ACCESS_KEY = "AKIAMEDALLIONTEST"
+SECRET_KEY = "mfsSecret" + os.urandom(12).hex()
 
 # Never let anything in the test process (boto3 included) reach 169.254.169.254.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -66,10 +68,11 @@ class S3Server:
 
     def start(self):
         logf = open(self.log, "ab")
+        env = dict(os.environ, MFS_TEST_KEYPAIR="%s:%s" % (ACCESS_KEY, SECRET_KEY))
         self.proc = subprocess.Popen(
             ["node", "--openssl-legacy-provider", SERVER_JS, "--port", str(self.port),
              "--dir", self.dir, "--bucket", BUCKET],
-            stdout=logf, stderr=logf, start_new_session=True)
+            stdout=logf, stderr=logf, start_new_session=True, env=env)
         logf.close()
         wait_port(self.port, proc=self.proc)
 

@@ -4,7 +4,8 @@ It sits on 127.0.0.1 between the client and the loopback S3 server. The
 first `count` requests (all of them when count < 0) get the fault of `mode`;
 the others are forwarded unchanged — the Host header too, so SigV4 signatures
 made for the proxy's address still verify upstream. Every request is recorded
-(method, path, headers, whether it was faulted) so tests can count attempts.
+(method, path, headers, whether it was faulted) so tests can count attempts,
+and so are accepted connections, to see keep-alive reuse.
 
 Modes:
   none       forward everything
@@ -56,6 +57,8 @@ class Request:
 class _Handler(socketserver.StreamRequestHandler):
     def handle(self):
         proxy = self.server.proxy
+        with proxy.lock:
+            proxy.connections += 1
         while not proxy.closing.is_set():
             try:
                 line = self.rfile.readline(65536)
@@ -148,6 +151,7 @@ class FaultProxy:
         self.count = count
         self.lock = threading.Lock()
         self.requests = []
+        self.connections = 0  # client connections accepted
         self.closing = threading.Event()
         self.server = _Server(("127.0.0.1", port), _Handler)
         self.server.proxy = self
@@ -160,6 +164,7 @@ class FaultProxy:
             self.mode = mode
             self.count = count
             self.requests = []
+            self.connections = 0
 
     def take_fault(self):
         with self.lock:

@@ -103,6 +103,7 @@ def test_list_pagination_2500_keys(s3server, env):
     with FaultProxy(s3server.port) as proxy:
         out = ok(cli(proxy.endpoint, "s3://%s/%smany" % (BUCKET, P), "list", "", env=env))
         lists = [r for r in proxy.requests if "list-type=2" in r.path]
+        connections = proxy.connections
     files, dirs = parse_list(out)
     assert dirs == []
     assert len(files) == 2500
@@ -112,6 +113,8 @@ def test_list_pagination_2500_keys(s3server, env):
     assert len(lists) == 3
     assert "continuation-token=" not in lists[0].path
     assert all("continuation-token=" in r.path for r in lists[1:])
+    # The pages travelled over one kept-alive connection.
+    assert connections == 1
 
 
 def test_nested_prefixes_and_markers(s3server, env):
@@ -228,6 +231,17 @@ def test_parallel_reader_threads(s3server, env, big):
     out = ok(cli(s3server.endpoint, "s3://%s/%sbig" % (BUCKET, P), "pget", "obj.bin", "8",
                  env=env))
     assert out == data
+
+
+def test_connections_reused_across_threads(s3server, env, big, proxy):
+    data, _ = big
+    out = ok(cli(proxy.endpoint, "s3://%s/%sbig" % (BUCKET, P), "pget", "obj.bin", "2",
+                 env=env))
+    assert out == data
+    # 1 HEAD + 4 ranges of 1 MiB; the two reader threads need two connections
+    # and keep them alive: the HEAD's connection is reused by one of them.
+    assert len(proxy.requests) == 5
+    assert proxy.connections <= 2
 
 
 def test_etag_pinned_mismatch_is_estale(s3server, env, big):

@@ -2,6 +2,7 @@
 // Usage: node --openssl-legacy-provider server.js --port N --dir DIR [--bucket NAME]...
 //        [--tls-key FILE --tls-cert FILE]   (serve https)
 //        [--allow-mismatched-signatures]   (benchmarks against other clients only)
+// Env: MFS_TEST_KEYPAIR=ACCESS_KEY_ID:SECRET adds a key pair besides S3RVER:S3RVER.
 // Prints "listening 127.0.0.1:PORT" on stdout once it accepts connections.
 'use strict'
 const S3rver = require('@20minutes/s3rver')
@@ -29,6 +30,17 @@ for (let i = 0; i < args.length; i++) {
 if (!directory) {
   console.error('server.js: --dir is required')
   process.exit(2)
+}
+
+// An extra key pair, so tests can tell the access key from the secret in logs.
+// From the environment, never the command line: "ACCESS_KEY_ID:SECRET".
+if (process.env.MFS_TEST_KEYPAIR) {
+  const AWSAccount = require('@20minutes/s3rver/lib/models/account')
+  const sep = process.env.MFS_TEST_KEYPAIR.indexOf(':')
+  AWSAccount.DUMMY_ACCOUNT.createKeyPair(
+    process.env.MFS_TEST_KEYPAIR.slice(0, sep),
+    process.env.MFS_TEST_KEYPAIR.slice(sep + 1)
+  )
 }
 
 const server = new S3rver({
