@@ -41,6 +41,8 @@ struct window {
 	size_t filled; /* protected by r->lock */
 	int state;     /* protected by r->lock */
 	int err;       /* protected by r->lock */
+	int waiters;   /* readers sleeping on this window; protected by r->lock */
+	unsigned gen;  /* bumped when the window is cleared; protected by r->lock */
 };
 
 struct mfs_bronze_reader {
@@ -121,11 +123,16 @@ int mfs_bronze_reader_new(struct mfs_store *st, struct mfs_pool *pool, const cha
 
 static void window_clear(struct window *w)
 {
+	unsigned gen = w->gen + 1;
+	int waiters = w->waiters;
+
 	if (w->buf) {
 		free(w->buf);
 		budget_give(w->len);
 	}
 	memset(w, 0, sizeof(*w));
+	w->gen = gen;
+	w->waiters = waiters;
 }
 
 static int fetch_sink(void *arg, const void *data, size_t len)
@@ -225,12 +232,18 @@ static struct window *window_for(struct mfs_bronze_reader *r, uint64_t off)
 	return NULL;
 }
 
-/* The other window, if it can be reused (no job writes into it). */
+/* A window can be reused when no job writes into it and no reader waits on it. */
+static int window_free(const struct window *w)
+{
+	return w->state != W_RUNNING && w->waiters == 0;
+}
+
+/* The other window, if it can be reused. */
 static struct window *window_spare(struct mfs_bronze_reader *r, struct window *cur)
 {
 	struct window *o = cur == &r->w[0] ? &r->w[1] : &r->w[0];
 
-	return o->state == W_RUNNING ? NULL : o;
+	return window_free(o) ? o : NULL;
 }
 
 /* Keep one window ahead of @cur; lock held. Failure only means no read-ahead. */
@@ -286,29 +299,17 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 		size_t want, avail;
 
 		if (!w) {
-			struct window *spare = &r->w[0];
+			struct window *spare = window_free(&r->w[0]) ? &r->w[0] : &r->w[1];
+			ssize_t n;
 
-			if (r->w[0].state == W_RUNNING)
-				spare = &r->w[1];
-			if (spare->state == W_RUNNING) {
-				/* Both windows busy elsewhere: read this one directly. */
-				ssize_t n;
-
+			if (!window_free(spare) ||
+			    window_start(r, spare, at, r->win_size, size - done)) {
+				/* Both windows busy elsewhere, or no memory: read directly. */
 				pthread_mutex_unlock(&r->lock);
 				n = read_direct(r, buf + done, size - done, at);
 				if (n < 0)
 					return done ? (ssize_t)done : n;
 				return (ssize_t)(done + (size_t)n);
-			}
-			if (window_start(r, spare, at, r->win_size, size - done)) {
-				pthread_mutex_unlock(&r->lock);
-				{
-					ssize_t n = read_direct(r, buf + done, size - done, at);
-
-					if (n < 0)
-						return done ? (ssize_t)done : n;
-					return (ssize_t)(done + (size_t)n);
-				}
 			}
 			continue;
 		}
@@ -316,8 +317,16 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 		want = (size_t)(at - w->off) + (size - done);
 		if (want > w->len)
 			want = w->len;
-		while (w->filled < want && w->state == W_RUNNING)
-			pthread_cond_wait(&r->cond, &r->lock);
+		if (w->filled < want && w->state == W_RUNNING) {
+			unsigned gen = w->gen;
+
+			w->waiters++;
+			while (w->filled < want && w->state == W_RUNNING && w->gen == gen)
+				pthread_cond_wait(&r->cond, &r->lock);
+			w->waiters--;
+			if (w->gen != gen)
+				continue; /* cleared while we slept: look again */
+		}
 		if (w->filled < want && w->err) {
 			int err = w->err;
 
