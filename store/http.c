@@ -429,7 +429,7 @@ static int check_response(struct xfer *x)
 	}
 	/* No pin from the caller: the first response's version is the one we read. */
 	if (!x->pin[0] && resp->etag[0])
-		snprintf(x->pin, 80, "%s", resp->etag);
+		snprintf(x->pin, sizeof(resp->etag), "%s", resp->etag);
 	if (resp->status == 206 && x->have_crange && x->cr_start != x->start) {
 		x->err = -EIO;
 		x->err_retry = 1;

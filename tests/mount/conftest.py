@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -65,6 +66,7 @@ class S3Server:
         self.proc = None
         self.log = os.path.join(workdir, "s3server.log")
         self._client = None
+        self._client_lock = threading.Lock()
 
     def start(self):
         logf = open(self.log, "ab")
@@ -90,6 +92,10 @@ class S3Server:
 
     @property
     def client(self):
+        with self._client_lock:  # botocore's client creation is not thread-safe
+            return self._make_client()
+
+    def _make_client(self):
         if self._client is None:
             import boto3
             from botocore.config import Config

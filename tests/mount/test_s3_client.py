@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import BUCKET, SERVER_JS, STORECLI, base_env, free_port, wait_port
+from conftest import (ACCESS_KEY, BUCKET, SECRET_KEY, SERVER_JS, STORECLI, base_env, free_port,
+                      wait_port)
 from faultproxy import FaultProxy
 
 P = "s3client/"  # this file's corner of the shared bucket
@@ -158,7 +159,8 @@ def test_zero_byte_and_case(s3server, env):
 
 SPECIAL = ["with space.txt", "plus+sign.txt", "per%cent.txt", "tilde~.txt", "equals=1.txt",
            "amp&ersand.txt", "caf\u00e9/\u65e5\u672c\u8a9e \U0001F600.txt", "a+b %20c.txt",
-           "semi;colon,comma.txt", "dollar$@at.txt", "star*.txt"]
+           "semi;colon,comma.txt", "dollar$@at.txt", "star*.txt", "lt<gt>.txt",
+           "quote\"s.txt", "apos's.txt", "lit&amp;.txt", "paren(1).txt"]
 
 
 def test_special_keys(s3server, env):
@@ -168,8 +170,8 @@ def test_special_keys(s3server, env):
     src = "s3://%s/%sspecial" % (BUCKET, P)
     files, dirs = parse_list(ok(cli(s3server.endpoint, src, "list", "", env=env)))
     ref_files, ref_dirs = boto_list(s3server, base)
-    # Keys exactly as boto3 reads them (s3rver 5.0.0 escapes '&' twice in
-    # listings, so both clients see "&amp;" there; HEAD and GET use the real key).
+    # The keys exactly as written, in byte order, as boto3 reads them too.
+    assert list(files) == sorted(k for k in SPECIAL if "/" not in k)
     assert sorted(files) == sorted(k[len(base):] for k in ref_files)
     assert dirs == [d[len(base):] for d in ref_dirs] == ["caf\u00e9/"]
     for i, k in enumerate(SPECIAL):
@@ -474,6 +476,10 @@ def test_debug_output_has_no_secret(s3server, env):
     assert "> GET " in err and "< HTTP/1.1 403" in err
     assert "Authorization: REDACTED" in err
     assert "Sup3rS3cretValue" not in err and "TokTokSecretToken" not in err
+    # A request that succeeds: the real secret signs it and appears nowhere.
+    rc, out, err = cli(s3server.endpoint, "s3://%s" % BUCKET, "check", env=env, opts=["-d"])
+    assert rc == 0 and "< HTTP/1.1 200" in err and "Authorization: REDACTED" in err
+    assert env["AWS_SECRET_ACCESS_KEY"] == SECRET_KEY and SECRET_KEY not in err
 
 
 # ---- https ----
@@ -491,15 +497,17 @@ def tls_server(tmp_path_factory):
     proc = subprocess.Popen(["node", "--openssl-legacy-provider", SERVER_JS, "--port", str(port),
                              "--dir", str(d / "data"), "--bucket", BUCKET, "--tls-key", key,
                              "--tls-cert", cert], stdout=logf, stderr=logf,
-                            start_new_session=True)
+                            start_new_session=True,
+                            env=dict(os.environ,
+                                     MFS_TEST_KEYPAIR="%s:%s" % (ACCESS_KEY, SECRET_KEY)))
     logf.close()
     try:
         wait_port(port, proc=proc)
         import boto3
         from botocore.config import Config
         c = boto3.client("s3", endpoint_url="https://127.0.0.1:%d" % port, verify=cert,
-                         region_name="us-east-1", aws_access_key_id="S3RVER",
-                         aws_secret_access_key="S3RVER",
+                         region_name="us-east-1", aws_access_key_id=ACCESS_KEY,
+                         aws_secret_access_key=SECRET_KEY,
                          config=Config(s3={"addressing_style": "path"}))
         c.put_object(Bucket=BUCKET, Key="tls/hello.txt", Body=b"hello over tls\n")
         yield "https://127.0.0.1:%d" % port, cert
