@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/err.h"
 #include "../util/log.h"
 
 #define FIRST_WINDOW (1u << 20)
@@ -43,6 +44,7 @@ struct window {
 	int err;       /* protected by r->lock */
 	int waiters;   /* readers sleeping on this window; protected by r->lock */
 	unsigned gen;  /* bumped when the window is cleared; protected by r->lock */
+	char why[512]; /* the store's reason for err, from the job's thread */
 };
 
 struct mfs_bronze_reader {
@@ -164,11 +166,16 @@ static void fetch_run(void *arg)
 	struct window *w = j->w;
 	int err;
 
+	mfs_clear_error();
 	err = r->st->ops->get(r->st, r->key, r->etag, w->off, w->len, fetch_sink, j);
 	pthread_mutex_lock(&r->lock);
-	if (!err && w->filled < w->len)
-		err = -EIO; /* the pinned version is shorter than its listed size */
+	if (!err && w->filled < w->len) {
+		err = -EIO;
+		mfs_set_error("object is shorter than its listed size");
+	}
 	w->err = err;
+	/* The reason is thread-local: carry it to the reader's thread. */
+	snprintf(w->why, sizeof(w->why), "%s", mfs_last_error());
 	w->state = W_DONE;
 	r->running--;
 	pthread_cond_broadcast(&r->cond);
@@ -330,6 +337,8 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 		if (w->filled < want && w->err) {
 			int err = w->err;
 
+			if (w->why[0])
+				mfs_set_error("%s", w->why);
 			window_clear(w);
 			pthread_mutex_unlock(&r->lock);
 			return done ? (ssize_t)done : err;

@@ -316,3 +316,50 @@ def test_kill9_leaves_disconnected_mount(tmp_path):
     finally:
         subprocess.run(["fusermount3", "-u", "-z", m.mp])
         m.proc = None
+
+
+def proxied_mount(server, tmp_path, prefix, **kw):
+    from faultproxy import FaultProxy
+    proxy = FaultProxy(server.port).start()
+    opts = "endpoint=%s,path_style,metadata_ttl=60,connect_timeout=1,request_timeout=2,retries=3" % (
+        proxy.endpoint)
+    return proxy, Mount("s3://%s/%s" % (BUCKET, prefix), str(tmp_path), opts=opts, **kw)
+
+
+def test_archived_object_gives_eio_with_reason(s3server, tmp_path):
+    s3server.put("arch/cold.csv", b"frozen\n")
+    proxy, m = proxied_mount(s3server, tmp_path, "arch", expect_stderr=("bronze/cold.csv",))
+    try:
+        with m:
+            p = m.path("bronze", "cold.csv")
+            assert os.stat(p).st_size == 7
+            proxy.set("archived", -1)
+            with pytest.raises(OSError) as e:
+                open(p, "rb").read()
+            assert e.value.errno == errno.EIO
+            errors = open(m.path(".medallion", "errors")).read()
+            assert "bronze/cold.csv" in errors and "InvalidObjectState" in errors, errors
+            # 403 is never retried (retries=3 would make 4 GETs per read); the kernel
+            # may issue the failed read once more itself after its read-ahead failed.
+            assert 1 <= sum(1 for r in proxy.requests if r.method == "GET") <= 2
+            proxy.set("none")
+            assert open(p, "rb").read() == b"frozen\n"  # restored: readable again
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("mode", ["503", "500", "reset", "truncate"])
+def test_transient_faults_are_retried_by_the_mount(s3server, tmp_path, mode):
+    data = random.Random(31).randbytes(3 * 1024 * 1024 + 7)
+    s3server.put("flaky/f.bin", data)
+    proxy, m = proxied_mount(s3server, tmp_path, "flaky")
+    try:
+        with m:
+            p = m.path("bronze", "f.bin")
+            assert os.stat(p).st_size == len(data)
+            proxy.set(mode, 2)
+            with open(p, "rb") as f:
+                assert f.read() == data
+            assert sum(1 for r in proxy.requests if r.faulted) == 2
+    finally:
+        proxy.close()
