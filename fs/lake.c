@@ -53,6 +53,14 @@ struct mfs_dirlist {
 	struct mfs_dirent *e; /* sorted by name (byte order) */
 };
 
+/*
+ * Open handles are linked into the lake so the ones the kernel never
+ * released (the session ended with files open) are freed at unmount.
+ */
+struct mfs_handle {
+	struct mfs_handle *prev, *next; /* protected by nodes.lock */
+};
+
 struct mfs_lake {
 	struct mfs_lake_config cfg;
 	struct mfs_nodes nodes;
@@ -63,11 +71,13 @@ struct mfs_lake {
 	void *inval_arg;
 	struct timespec started;
 	atomic_int shut;
+	struct mfs_handle dirs, files; /* list heads; protected by nodes.lock */
 
 	atomic_ullong n_lists, n_heads, n_opens, n_reads, bytes_read, n_read_errors;
 };
 
 struct mfs_dir {
+	struct mfs_handle h;      /* first member */
 	struct mfs_node *node;    /* holds a reference */
 	struct mfs_dirlist *list; /* bronze directories: the snapshot */
 	size_t n_fixed;
@@ -76,10 +86,32 @@ struct mfs_dir {
 };
 
 struct mfs_file {
+	struct mfs_handle h;   /* first member */
 	struct mfs_node *node; /* holds a reference */
 	struct mfs_bronze_reader *reader;
 	struct mfs_buf text;   /* .medallion files: the snapshot */
 };
+
+/* ---- open handles ---- */
+
+/* Lock held. */
+static void handle_link(struct mfs_handle *head, struct mfs_handle *h)
+{
+	h->next = head->next;
+	h->prev = head;
+	head->next->prev = h;
+	head->next = h;
+}
+
+/* Lock held. */
+static void handle_unlink(struct mfs_handle *h)
+{
+	if (!h->next)
+		return;
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	h->next = h->prev = NULL;
+}
 
 /* ---- listings ---- */
 
@@ -443,6 +475,8 @@ int mfs_lake_new(const struct mfs_lake_config *cfg, struct mfs_lake **out)
 		return err;
 	}
 	lake->nodes.put_list = dirlist_put;
+	lake->dirs.next = lake->dirs.prev = &lake->dirs;
+	lake->files.next = lake->files.prev = &lake->files;
 	pthread_cond_init(&lake->list_cond, NULL);
 	err = mfs_medallion_new(&lake->med);
 	if (err)
@@ -495,6 +529,13 @@ void mfs_lake_free(struct mfs_lake *lake)
 	if (!lake)
 		return;
 	mfs_lake_shutdown(lake);
+	/* Handles the kernel never released: the session ended with them open. */
+	if (lake->files.next) {
+		while (lake->files.next != &lake->files)
+			mfs_lake_release(lake, (struct mfs_file *)lake->files.next);
+		while (lake->dirs.next != &lake->dirs)
+			mfs_lake_closedir(lake, (struct mfs_dir *)lake->dirs.next);
+	}
 	mfs_pool_free(lake->pool);
 	mfs_nodes_destroy(&lake->nodes);
 	pthread_cond_destroy(&lake->list_cond);
@@ -638,6 +679,7 @@ int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out)
 	}
 	n->refs++;
 	dir->node = n;
+	handle_link(&lake->dirs, &dir->h);
 out:
 	pthread_mutex_unlock(&lake->nodes.lock);
 	if (err) {
@@ -714,6 +756,7 @@ out:
 void mfs_lake_closedir(struct mfs_lake *lake, struct mfs_dir *dir)
 {
 	pthread_mutex_lock(&lake->nodes.lock);
+	handle_unlink(&dir->h);
 	mfs_nodes_unref(&lake->nodes, dir->node);
 	pthread_mutex_unlock(&lake->nodes.lock);
 	dirlist_put(dir->list);
@@ -799,6 +842,7 @@ int mfs_lake_open(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_fil
 	}
 	n->refs++;
 	f->node = n;
+	handle_link(&lake->files, &f->h);
 out:
 	pthread_mutex_unlock(&lake->nodes.lock);
 	if (!err && key) {
@@ -859,11 +903,11 @@ void mfs_lake_release(struct mfs_lake *lake, struct mfs_file *f)
 	if (!f)
 		return;
 	mfs_bronze_reader_free(f->reader);
-	if (f->node) {
-		pthread_mutex_lock(&lake->nodes.lock);
+	pthread_mutex_lock(&lake->nodes.lock);
+	handle_unlink(&f->h);
+	if (f->node)
 		mfs_nodes_unref(&lake->nodes, f->node);
-		pthread_mutex_unlock(&lake->nodes.lock);
-	}
+	pthread_mutex_unlock(&lake->nodes.lock);
 	mfs_buf_free(&f->text);
 	free(f);
 }
