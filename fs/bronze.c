@@ -70,6 +70,13 @@ struct fetch_job {
 };
 
 static atomic_size_t budget_used;
+static atomic_ullong n_gets, n_bytes_fetched;
+
+void mfs_bronze_counters(uint64_t *gets, uint64_t *bytes)
+{
+	*gets = atomic_load(&n_gets);
+	*bytes = atomic_load(&n_bytes_fetched);
+}
 static size_t budget_max = 512u << 20;
 
 void mfs_bronze_set_budget(size_t bytes)
@@ -152,6 +159,7 @@ static int fetch_sink(void *arg, const void *data, size_t len)
 	if (len > w->len - filled)
 		return -EIO; /* more than asked for: never pass it on */
 	memcpy(w->buf + filled, data, len);
+	atomic_fetch_add(&n_bytes_fetched, len);
 	pthread_mutex_lock(&r->lock);
 	w->filled = filled + len;
 	pthread_cond_broadcast(&r->cond);
@@ -167,6 +175,7 @@ static void fetch_run(void *arg)
 	int err;
 
 	mfs_clear_error();
+	atomic_fetch_add(&n_gets, 1);
 	err = r->st->ops->get(r->st, r->key, r->etag, w->off, w->len, fetch_sink, j);
 	pthread_mutex_lock(&r->lock);
 	if (!err && w->filled < w->len) {
@@ -272,10 +281,13 @@ static void prefetch_next(struct mfs_bronze_reader *r, struct window *cur)
 static ssize_t read_direct(struct mfs_bronze_reader *r, char *buf, size_t size, uint64_t off)
 {
 	size_t got = 0;
-	int err = mfs_store_get_range(r->st, r->key, r->etag, off, size, buf, &got);
+	int err;
 
+	atomic_fetch_add(&n_gets, 1);
+	err = mfs_store_get_range(r->st, r->key, r->etag, off, size, buf, &got);
 	if (err)
 		return err;
+	atomic_fetch_add(&n_bytes_fetched, got);
 	if (got < size)
 		return -EIO; /* shorter than its listed size: treat as changed */
 	return (ssize_t)got;

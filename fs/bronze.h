@@ -21,6 +21,9 @@ struct mfs_bronze_reader;
  */
 void mfs_bronze_set_budget(size_t bytes);
 
+/* Ranged GETs started and bytes fetched from the store, process-wide. */
+void mfs_bronze_counters(uint64_t *gets, uint64_t *bytes);
+
 /* @key and @etag are copied. */
 int mfs_bronze_reader_new(struct mfs_store *st, struct mfs_pool *pool, const char *key,
 			  const char *etag, uint64_t size, size_t max_prefetch,

@@ -1,7 +1,12 @@
 /*
  * lake.c - the mount's FUSE-free core: the node tree (root, bronze/, silver/,
- * gold/, .medallion/), bronze listings and attributes with metadata_ttl,
- * open files and the .medallion/ files.
+ * gold/, .medallion/), listings and attributes with metadata_ttl, open files
+ * and the .medallion/ files.
+ *
+ * silver/ and .medallion/rejects/ list the same bronze prefixes as bronze/,
+ * renamed (naming.c); their files are computed by materialize.c on the
+ * transform pool and served from the cache. Listing names never transforms;
+ * getattr, open and getxattr of an unmaterialised file do.
  *
  * DESIGN: lake->nodes.lock (see nodes.h) protects every node and listing
  * pointer. Network I/O (listings, HEADs, reads) always runs with no lock
@@ -26,7 +31,9 @@
 #include "../util/err.h"
 #include "../util/log.h"
 #include "bronze.h"
+#include "materialize.h"
 #include "medallion.h"
+#include "naming.h"
 #include "nodes.h"
 #include "pool.h"
 
@@ -34,11 +41,14 @@
 #define POOL_THREADS 8
 #define NAME_MAX_BYTES 255
 
-enum { META_ERRORS, META_SHADOWED, META_STATS, META_COUNT };
-static const char *const meta_names[META_COUNT] = { "errors", "shadowed", "stats" };
+enum { META_ERRORS, META_SHADOWED, META_STATS, META_PIPELINE, META_COUNT };
+static const char *const meta_names[META_COUNT] = { "errors", "shadowed", "stats", "pipeline" };
+#define META_REJECTS_ID META_COUNT /* .medallion/rejects: a directory */
 
 struct mfs_dirent {
 	char *name;
+	char *src;      /* silver: the bronze name it comes from; NULL in bronze */
+	int format, codec;
 	int is_dir;
 	uint64_t size;
 	struct timespec mtime;
@@ -65,7 +75,8 @@ struct mfs_lake {
 	struct mfs_lake_config cfg;
 	struct mfs_nodes nodes;
 	pthread_cond_t list_cond; /* with nodes.lock: a listing finished */
-	struct mfs_pool *pool;
+	struct mfs_pool *pool;  /* network read-ahead, invalidations */
+	struct mfs_pool *xpool; /* transforms */
 	struct mfs_medallion *med;
 	mfs_inval_fn inval;
 	void *inval_arg;
@@ -74,6 +85,8 @@ struct mfs_lake {
 	struct mfs_handle dirs, files; /* list heads; protected by nodes.lock */
 
 	atomic_ullong n_lists, n_heads, n_opens, n_reads, bytes_read, n_read_errors;
+	atomic_ullong n_transforms, n_transform_failures, n_cache_hits, n_cache_misses;
+	atomic_ullong rows_in, rows_out, rows_rejected, duplicates_removed;
 };
 
 struct mfs_dir {
@@ -89,6 +102,7 @@ struct mfs_file {
 	struct mfs_handle h;   /* first member */
 	struct mfs_node *node; /* holds a reference */
 	struct mfs_bronze_reader *reader;
+	struct mfs_cache_entry *entry; /* silver and rejects files */
 	struct mfs_buf text;   /* .medallion files: the snapshot */
 };
 
@@ -121,8 +135,10 @@ static void dirlist_put(struct mfs_dirlist *l)
 
 	if (!l || atomic_fetch_sub(&l->refs, 1) != 1)
 		return;
-	for (i = 0; i < l->n; i++)
+	for (i = 0; i < l->n; i++) {
 		free(l->e[i].name);
+		free(l->e[i].src);
+	}
 	free(l->e);
 	free(l);
 }
@@ -142,6 +158,135 @@ static int valid_name(const char *name)
 	       strlen(name) <= NAME_MAX_BYTES && !strchr(name, '/');
 }
 
+/* Sort the @n entries of @d; a name given twice keeps the directory. */
+static void dirlist_finish(struct mfs_lake *lake, const char *prefix, struct mfs_dirlist *d,
+			   size_t n)
+{
+	size_t i, w = 0;
+
+	qsort(d->e, n, sizeof(*d->e), cmp_dirent);
+	for (i = 0; i < n; i++) {
+		if (w && strcmp(d->e[w - 1].name, d->e[i].name) == 0) {
+			char key[4096];
+
+			snprintf(key, sizeof(key), "%s%s", prefix,
+				 d->e[i].src ? d->e[i].src : d->e[i].name);
+			mfs_medallion_shadowed(lake->med, key, "hidden by the prefix of the same name");
+			free(d->e[i].name);
+			free(d->e[i].src);
+			continue;
+		}
+		d->e[w++] = d->e[i];
+	}
+	d->n = w;
+}
+
+/*
+ * The silver view of bronze listing @b of @prefix: the same directories,
+ * and one file per tabular object under its silver name (naming.c).
+ */
+static int silver_dirlist(struct mfs_lake *lake, const char *prefix, const struct mfs_dirlist *b,
+			  struct mfs_dirlist **out)
+{
+	const char *ext = lake->cfg.pipeline->format == MFS_OUT_JSONL ? ".jsonl" : ".csv";
+	struct mfs_naming_in *in = calloc(b->n + 1, sizeof(*in));
+	size_t *from = calloc(b->n + 1, sizeof(*from));
+	char **names = calloc(b->n + 1, sizeof(*names));
+	struct mfs_dirlist *d = calloc(1, sizeof(*d));
+	size_t i, k = 0, n = 0;
+	int err = -ENOMEM;
+
+	if (!in || !from || !names || !d)
+		goto out;
+	d->e = calloc(b->n + 1, sizeof(*d->e));
+	if (!d->e)
+		goto out;
+	atomic_init(&d->refs, 1);
+	d->fetched = b->fetched;
+	for (i = 0; i < b->n; i++) {
+		char key[4096];
+
+		if (b->e[i].is_dir)
+			continue;
+		snprintf(key, sizeof(key), "%s%s", prefix, b->e[i].name);
+		if (!mfs_naming_classify(lake->cfg.pipeline, key, b->e[i].name, &in[k].tab))
+			continue;
+		in[k].name = b->e[i].name;
+		from[k++] = i;
+	}
+	err = mfs_naming_assign(in, k, ext, names);
+	if (err)
+		goto out;
+	err = -ENOMEM;
+	for (i = 0; i < b->n; i++) {
+		if (!b->e[i].is_dir)
+			continue;
+		d->e[n] = b->e[i];
+		d->e[n].name = strdup(b->e[i].name);
+		d->e[n].src = NULL;
+		if (!d->e[n].name)
+			goto out;
+		n++;
+		d->n = n;
+	}
+	for (i = 0; i < k; i++) {
+		if (!names[i])
+			continue;
+		d->e[n] = b->e[from[i]];
+		d->e[n].name = names[i];
+		names[i] = NULL;
+		d->e[n].src = strdup(b->e[from[i]].name);
+		d->e[n].format = in[i].tab.format;
+		d->e[n].codec = in[i].tab.codec;
+		n++;
+		d->n = n;
+		if (!d->e[n - 1].src)
+			goto out;
+	}
+	dirlist_finish(lake, prefix, d, n);
+	*out = d;
+	d = NULL;
+	err = 0;
+out:
+	if (names)
+		for (i = 0; i < b->n; i++)
+			free(names[i]);
+	free(names);
+	free(in);
+	free(from);
+	if (d) {
+		if (d->e)
+			dirlist_put(d);
+		else
+			free(d);
+	}
+	return err;
+}
+
+static int is_listed_dir(enum mfs_node_kind k)
+{
+	return k == MFS_NODE_BRONZE_DIR || k == MFS_NODE_SILVER_DIR || k == MFS_NODE_REJECTS_DIR;
+}
+
+static int is_object_file(enum mfs_node_kind k)
+{
+	return k == MFS_NODE_BRONZE_FILE || k == MFS_NODE_SILVER_FILE ||
+	       k == MFS_NODE_REJECTS_FILE;
+}
+
+/* The kind of a child of listed directory kind @dir. */
+static enum mfs_node_kind child_kind(enum mfs_node_kind dir, int is_dir)
+{
+	switch (dir) {
+	case MFS_NODE_SILVER_DIR:
+		return is_dir ? MFS_NODE_SILVER_DIR : MFS_NODE_SILVER_FILE;
+	case MFS_NODE_REJECTS_DIR:
+		return is_dir ? MFS_NODE_REJECTS_DIR : MFS_NODE_REJECTS_FILE;
+	default:
+		return is_dir ? MFS_NODE_BRONZE_DIR : MFS_NODE_BRONZE_FILE;
+	}
+}
+
 /*
  * Turn a store listing of @prefix into sorted entries, dropping what cannot
  * be a file name and objects shadowed by a same-named prefix.
@@ -149,7 +294,7 @@ static int valid_name(const char *name)
 static int dirlist_build(struct mfs_lake *lake, const char *prefix, struct mfs_listing *l,
 			 struct mfs_dirlist **out)
 {
-	size_t plen = strlen(prefix), i, n = 0, w = 0;
+	size_t plen = strlen(prefix), i, n = 0;
 	struct mfs_dirlist *d = calloc(1, sizeof(*d));
 
 	if (!d)
@@ -202,19 +347,7 @@ static int dirlist_build(struct mfs_lake *lake, const char *prefix, struct mfs_l
 			 o->storage_class);
 		n++;
 	}
-	qsort(d->e, n, sizeof(*d->e), cmp_dirent);
-	for (i = 0; i < n; i++) {
-		if (w && strcmp(d->e[w - 1].name, d->e[i].name) == 0) {
-			char key[4096];
-
-			snprintf(key, sizeof(key), "%s%s", prefix, d->e[i].name);
-			mfs_medallion_shadowed(lake->med, key, "hidden by the prefix of the same name");
-			free(d->e[i].name);
-			continue;
-		}
-		d->e[w++] = d->e[i];
-	}
-	d->n = w;
+	dirlist_finish(lake, prefix, d, n);
 	*out = d;
 	return 0;
 nomem:
@@ -317,6 +450,14 @@ static int dir_listing(struct mfs_lake *lake, struct mfs_node *n, struct mfs_dir
 	else
 		err = dirlist_build(lake, key, &l, &d);
 	mfs_listing_free(&l);
+	if (!err && (n->kind == MFS_NODE_SILVER_DIR || n->kind == MFS_NODE_REJECTS_DIR)) {
+		struct mfs_dirlist *b = d;
+
+		b->fetched = now;
+		d = NULL;
+		err = silver_dirlist(lake, key, b, &d);
+		dirlist_put(b);
+	}
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	n->listing = 0;
@@ -329,7 +470,7 @@ static int dir_listing(struct mfs_lake *lake, struct mfs_node *n, struct mfs_dir
 		for (i = 0; i < d->n; i++) {
 			struct mfs_node *c = mfs_nodes_child(&lake->nodes, n, d->e[i].name);
 
-			if (c && c->kind == MFS_NODE_BRONZE_FILE && !d->e[i].is_dir)
+			if (c && is_object_file(c->kind) && !d->e[i].is_dir)
 				file_update(lake, c, d->e[i].size, d->e[i].mtime, d->e[i].etag,
 					    d->e[i].storage_class, now);
 		}
@@ -366,6 +507,12 @@ static const struct mfs_dirent *dirlist_find(const struct mfs_dirlist *d, const 
 
 static void render_meta(struct mfs_lake *lake, int id, struct mfs_buf *out);
 
+/* Lock held. Has @n (silver or rejects) been computed from its current version? */
+static int silver_fresh(const struct mfs_node *n)
+{
+	return n->mat_etag[0] && strcmp(n->mat_etag, n->etag) == 0 && !n->mat_failed;
+}
+
 /* Lock held. */
 static void fill_attr(struct mfs_lake *lake, struct mfs_node *n, struct mfs_attr *a)
 {
@@ -399,11 +546,34 @@ static void fill_attr(struct mfs_lake *lake, struct mfs_node *n, struct mfs_attr
 		mfs_buf_free(&b);
 		break;
 	}
+	case MFS_NODE_SILVER_FILE:
+	case MFS_NODE_REJECTS_FILE: {
+		uint64_t size = n->kind == MFS_NODE_SILVER_FILE ? n->mat_size : n->mat_rejects_size;
+
+		a->st.st_mode = S_IFREG | 0444;
+		a->st.st_nlink = 1;
+		a->st.st_mtim = n->mtime;
+		a->st.st_ctim = n->mtime;
+		a->st.st_atim = n->mtime;
+		if (silver_fresh(n)) {
+			a->st.st_size = (off_t)size;
+			a->st.st_blocks = (blkcnt_t)((size + 511) / 512);
+			a->timeout = lake->cfg.metadata_ttl;
+		} else {
+			/* A placeholder until getattr/open computes it. */
+			a->timeout = 0;
+		}
+		break;
+	}
 	case MFS_NODE_BRONZE_DIR:
+	case MFS_NODE_SILVER_DIR:
+	case MFS_NODE_REJECTS_DIR:
 		a->st.st_mode = S_IFDIR | 0555;
 		a->st.st_nlink = 2;
-		a->timeout = n->parent && n->parent->kind == MFS_NODE_ROOT ? FIXED_TTL
-									    : lake->cfg.metadata_ttl;
+		a->timeout = n->parent && (n->parent->kind == MFS_NODE_ROOT ||
+					   n->parent->kind == MFS_NODE_META_DIR)
+				     ? FIXED_TTL
+				     : lake->cfg.metadata_ttl;
 		break;
 	default:
 		a->st.st_mode = S_IFDIR | 0555;
@@ -443,6 +613,156 @@ static int file_revalidate(struct mfs_lake *lake, struct mfs_node *n)
 	mfs_object_free(&o);
 	free(key);
 	return err;
+}
+
+/* ---- silver ---- */
+
+/* Lock held. The path of @n inside its layer ("sales/2024/jan.csv"). */
+static void layer_path(const struct mfs_node *n, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s", n->parent && n->parent->key ? n->parent->key : "", n->name);
+}
+
+static void silver_source(struct mfs_lake *lake, const char *key, const char *etag,
+			  uint64_t size, int format, int codec, struct mfs_silver_source *src)
+{
+	memset(src, 0, sizeof(*src));
+	src->store = lake->cfg.store;
+	src->io_pool = lake->pool;
+	src->cache = lake->cfg.cache;
+	src->pipeline = lake->cfg.pipeline;
+	src->key = key;
+	src->etag = etag;
+	src->size = size;
+	src->tab.format = (enum mfs_in_format)format;
+	src->tab.codec = (enum mfs_codec)codec;
+	src->tmpdir = lake->cfg.tmpdir;
+	src->max_prefetch = lake->cfg.max_prefetch;
+}
+
+/*
+ * Lock held on entry and exit, dropped while transforming. Make @n's silver
+ * file (and its rejects) computed from the current version of its object.
+ * With @entry (silver) or @rejects, return a reference to that cache entry.
+ * -EIO with the reason in mfs_last_error() when the object is not a table.
+ */
+static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
+			      struct mfs_cache_entry **entry, struct mfs_cache_entry **rejects)
+{
+	struct mfs_cache_entry *e = NULL, *re = NULL;
+	struct mfs_silver_source src;
+	struct mfs_silver_meta meta;
+	char why[512], etag[80], path[4200];
+	int produced = 0, format, codec, err, attempt;
+	uint64_t size, rsize = 0;
+	char *key;
+
+	err = file_revalidate(lake, n);
+	if (err)
+		return err;
+	if (n->mat_failed && strcmp(n->mat_etag, n->etag) == 0 &&
+	    mfs_now() - n->mat_failed_at < lake->cfg.metadata_ttl) {
+		mfs_set_error("%s", n->mat_failed);
+		return -EIO;
+	}
+	if (!entry && !rejects && silver_fresh(n))
+		return 0;
+	key = strdup(n->key);
+	if (!key)
+		return -ENOMEM;
+	snprintf(etag, sizeof(etag), "%s", n->etag);
+	size = n->size;
+	format = n->tab_format;
+	codec = n->tab_codec;
+	layer_path(n, path, sizeof(path));
+	n->refs++;
+	pthread_mutex_unlock(&lake->nodes.lock);
+
+	memset(&meta, 0, sizeof(meta));
+	silver_source(lake, key, etag, size, format, codec, &src);
+	/* A second round only when the rejects were evicted without the table. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		mfs_clear_error();
+		err = mfs_materialize_silver(&src, &e, &meta, &produced, why, sizeof(why));
+		if (err)
+			break;
+		if (produced) {
+			atomic_fetch_add(&lake->n_transforms, 1);
+			atomic_fetch_add(&lake->n_cache_misses, 1);
+			atomic_fetch_add(&lake->rows_in, meta.rows_in);
+			atomic_fetch_add(&lake->rows_out, meta.rows_out);
+			atomic_fetch_add(&lake->rows_rejected, meta.rejected);
+			atomic_fetch_add(&lake->duplicates_removed, meta.duplicates);
+		} else {
+			atomic_fetch_add(&lake->n_cache_hits, 1);
+		}
+		err = mfs_materialize_rejects(&src, &re);
+		if (err != -ENOENT)
+			break;
+		mfs_cache_entry_put(e);
+		e = NULL;
+		mfs_silver_meta_free(&meta);
+		mfs_materialize_forget(&src);
+	}
+	if (re)
+		rsize = mfs_cache_entry_size(re);
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	if (!err) {
+		if (strcmp(n->etag, etag) == 0) {
+			snprintf(n->mat_etag, sizeof(n->mat_etag), "%s", etag);
+			n->mat_size = meta.size;
+			n->mat_rows_in = meta.rows_in;
+			n->mat_rows_out = meta.rows_out;
+			n->mat_rejected = meta.rejected;
+			n->mat_duplicates = meta.duplicates;
+			n->mat_rejects_size = rsize;
+			free(n->mat_schema);
+			n->mat_schema = meta.schema;
+			meta.schema = NULL;
+			snprintf(n->mat_fingerprint, sizeof(n->mat_fingerprint), "%s",
+				 meta.fingerprint);
+			free(n->mat_failed);
+			n->mat_failed = NULL;
+		}
+	} else {
+		atomic_fetch_add(&lake->n_transform_failures, 1);
+		if (err == -EIO && strcmp(n->etag, etag) == 0) {
+			free(n->mat_failed);
+			n->mat_failed = strdup(why);
+			n->mat_failed_at = mfs_now();
+			snprintf(n->mat_etag, sizeof(n->mat_etag), "%s", etag);
+		}
+		/* medallion.c's own lock nests inside nodes.lock, never the reverse. */
+		mfs_medallion_error(lake->med, path, why);
+		mfs_set_error("%s", why);
+	}
+	mfs_nodes_unref(&lake->nodes, n);
+
+	mfs_silver_meta_free(&meta);
+	free(key);
+	if (entry)
+		*entry = e;
+	else if (e)
+		mfs_cache_entry_put(e);
+	if (rejects)
+		*rejects = re;
+	else if (re)
+		mfs_cache_entry_put(re);
+	return err;
+}
+
+int mfs_lake_would_transform(struct mfs_lake *lake, uint64_t ino, enum mfs_lake_op op)
+{
+	struct mfs_node *n;
+	int r = 0;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (n && (n->kind == MFS_NODE_SILVER_FILE || n->kind == MFS_NODE_REJECTS_FILE))
+		r = !silver_fresh(n) || mfs_now() - n->attr_time >= lake->cfg.metadata_ttl;
+	pthread_mutex_unlock(&lake->nodes.lock);
+	return r;
 }
 
 /* ---- life cycle ---- */
@@ -487,7 +807,7 @@ int mfs_lake_new(const struct mfs_lake_config *cfg, struct mfs_lake **out)
 		goto fail;
 	root->fixed = 1;
 	if (add_fixed(lake, root, "bronze", MFS_NODE_BRONZE_DIR, "", 0) ||
-	    add_fixed(lake, root, "silver", MFS_NODE_LAYER, NULL, 0) ||
+	    add_fixed(lake, root, "silver", MFS_NODE_SILVER_DIR, "", 0) ||
 	    add_fixed(lake, root, "gold", MFS_NODE_LAYER, NULL, 0) ||
 	    add_fixed(lake, root, ".medallion", MFS_NODE_META_DIR, NULL, 0))
 		goto fail;
@@ -495,6 +815,8 @@ int mfs_lake_new(const struct mfs_lake_config *cfg, struct mfs_lake **out)
 	for (i = 0; i < META_COUNT; i++)
 		if (add_fixed(lake, meta, meta_names[i], MFS_NODE_META_FILE, NULL, i))
 			goto fail;
+	if (add_fixed(lake, meta, "rejects", MFS_NODE_REJECTS_DIR, "", META_REJECTS_ID))
+		goto fail;
 	*out = lake;
 	return 0;
 fail:
@@ -508,11 +830,34 @@ void mfs_lake_set_inval(struct mfs_lake *lake, mfs_inval_fn fn, void *arg)
 	lake->inval_arg = arg;
 }
 
+void mfs_lake_set_cache(struct mfs_lake *lake, struct mfs_cache *cache)
+{
+	lake->cfg.cache = cache;
+}
+
+void mfs_lake_set_tmpdir(struct mfs_lake *lake, const char *tmpdir)
+{
+	lake->cfg.tmpdir = tmpdir;
+}
+
 int mfs_lake_start(struct mfs_lake *lake)
 {
+	int err;
+
 	mfs_bronze_set_budget(lake->cfg.max_prefetch * 16 > (512u << 20) ? lake->cfg.max_prefetch * 16
 									 : (512u << 20));
-	return mfs_pool_new(POOL_THREADS, &lake->pool);
+	err = mfs_pool_new(POOL_THREADS, &lake->pool);
+	if (!err)
+		err = mfs_pool_new(lake->cfg.transform_threads > 0 ? lake->cfg.transform_threads : 4,
+				   &lake->xpool);
+	return err;
+}
+
+int mfs_lake_submit(struct mfs_lake *lake, void (*fn)(void *arg), void *arg)
+{
+	if (!lake->xpool || atomic_load(&lake->shut))
+		return -ESHUTDOWN;
+	return mfs_pool_submit(lake->xpool, fn, arg);
 }
 
 void mfs_lake_shutdown(struct mfs_lake *lake)
@@ -520,6 +865,9 @@ void mfs_lake_shutdown(struct mfs_lake *lake)
 	if (atomic_exchange(&lake->shut, 1))
 		return;
 	mfs_store_abort(lake->cfg.store);
+	/* Transforms first: they read through the read-ahead pool. */
+	if (lake->xpool)
+		mfs_pool_stop(lake->xpool);
 	if (lake->pool)
 		mfs_pool_stop(lake->pool);
 }
@@ -537,6 +885,7 @@ void mfs_lake_free(struct mfs_lake *lake)
 			mfs_lake_closedir(lake, (struct mfs_dir *)lake->dirs.next);
 	}
 	mfs_pool_free(lake->pool);
+	mfs_pool_free(lake->xpool);
 	mfs_nodes_destroy(&lake->nodes);
 	pthread_cond_destroy(&lake->list_cond);
 	mfs_medallion_free(lake->med);
@@ -545,13 +894,37 @@ void mfs_lake_free(struct mfs_lake *lake)
 
 /* ---- lookups ---- */
 
+/*
+ * Lock held. The node of entry @e of listed directory @p, created when
+ * missing, with the attributes of the listing fetched at @when. NULL on
+ * ENOMEM.
+ */
+static struct mfs_node *entry_node(struct mfs_lake *lake, struct mfs_node *p,
+				   const struct mfs_dirent *e, double when)
+{
+	const char *leaf = e->src ? e->src : e->name;
+	char *key = malloc(strlen(p->key) + strlen(leaf) + 2);
+	struct mfs_node *n;
+
+	if (!key)
+		return NULL;
+	sprintf(key, "%s%s%s", p->key, leaf, e->is_dir ? "/" : "");
+	n = mfs_nodes_ensure(&lake->nodes, p, e->name, child_kind(p->kind, e->is_dir), key);
+	free(key);
+	if (!n || e->is_dir)
+		return n;
+	n->tab_format = e->format;
+	n->tab_codec = e->codec;
+	file_update(lake, n, e->size, e->mtime, e->etag, e->storage_class, when);
+	return n;
+}
+
 int mfs_lake_lookup(struct mfs_lake *lake, uint64_t parent, const char *name,
 		    struct mfs_attr *out)
 {
 	struct mfs_dirlist *d = NULL;
 	const struct mfs_dirent *e;
 	struct mfs_node *p, *n;
-	char *key = NULL;
 	int err = 0;
 
 	pthread_mutex_lock(&lake->nodes.lock);
@@ -560,7 +933,7 @@ int mfs_lake_lookup(struct mfs_lake *lake, uint64_t parent, const char *name,
 		err = -ENOENT;
 		goto out;
 	}
-	if (p->kind != MFS_NODE_BRONZE_DIR) {
+	if (!is_listed_dir(p->kind)) {
 		/* Fixed directories: only their fixed children exist. */
 		n = mfs_nodes_child(&lake->nodes, p, name);
 		if (!n || !n->fixed) {
@@ -583,27 +956,17 @@ int mfs_lake_lookup(struct mfs_lake *lake, uint64_t parent, const char *name,
 		err = -ENOENT;
 		goto out;
 	}
-	key = malloc(strlen(p->key) + strlen(name) + 2);
-	if (!key) {
-		err = -ENOMEM;
-		goto out;
-	}
-	sprintf(key, "%s%s%s", p->key, name, e->is_dir ? "/" : "");
-	n = mfs_nodes_ensure(&lake->nodes, p, name,
-			     e->is_dir ? MFS_NODE_BRONZE_DIR : MFS_NODE_BRONZE_FILE, key);
+	n = entry_node(lake, p, e, d->fetched);
 	if (!n) {
 		err = -ENOMEM;
 		goto out;
 	}
-	if (!e->is_dir)
-		file_update(lake, n, e->size, e->mtime, e->etag, e->storage_class, d->fetched);
 found:
 	n->nlookup++;
 	fill_attr(lake, n, out);
 out:
 	pthread_mutex_unlock(&lake->nodes.lock);
 	dirlist_put(d);
-	free(key);
 	return err;
 }
 
@@ -631,6 +994,8 @@ int mfs_lake_getattr(struct mfs_lake *lake, uint64_t ino, struct mfs_attr *out)
 	}
 	if (n->kind == MFS_NODE_BRONZE_FILE)
 		err = file_revalidate(lake, n);
+	else if (n->kind == MFS_NODE_SILVER_FILE || n->kind == MFS_NODE_REJECTS_FILE)
+		err = silver_materialize(lake, n, NULL, NULL);
 	if (!err)
 		fill_attr(lake, n, out);
 out:
@@ -654,11 +1019,11 @@ int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out)
 		err = -ENOENT;
 		goto out;
 	}
-	if (n->kind == MFS_NODE_BRONZE_FILE || n->kind == MFS_NODE_META_FILE) {
+	if (is_object_file(n->kind) || n->kind == MFS_NODE_META_FILE) {
 		err = -ENOTDIR;
 		goto out;
 	}
-	if (n->kind == MFS_NODE_BRONZE_DIR) {
+	if (is_listed_dir(n->kind)) {
 		err = dir_listing(lake, n, &dir->list);
 		if (err)
 			goto out;
@@ -675,7 +1040,9 @@ int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out)
 			dir->fixed[i] = meta_names[i];
 			dir->fixed_nodes[i] = mfs_nodes_child(&lake->nodes, n, meta_names[i]);
 		}
-		dir->n_fixed = META_COUNT;
+		dir->fixed[META_COUNT] = "rejects";
+		dir->fixed_nodes[META_COUNT] = mfs_nodes_child(&lake->nodes, n, "rejects");
+		dir->n_fixed = META_COUNT + 1;
 	}
 	n->refs++;
 	dir->node = n;
@@ -706,7 +1073,6 @@ int mfs_lake_readdir(struct mfs_lake *lake, struct mfs_dir *dir, size_t i, int p
 	i -= 2;
 	if (dir->list) {
 		const struct mfs_dirent *e;
-		char *key;
 
 		if (i >= dir->list->n) {
 			err = 1;
@@ -721,22 +1087,22 @@ int mfs_lake_readdir(struct mfs_lake *lake, struct mfs_dir *dir, size_t i, int p
 			attr->st.st_ino = c ? c->ino : 0xffffffffu;
 			goto out;
 		}
-		key = malloc(strlen(n->key) + strlen(e->name) + 2);
-		if (!key) {
-			err = -ENOMEM;
+		c = mfs_nodes_child(&lake->nodes, n, e->name);
+		if (!e->is_dir && child_kind(n->kind, 0) != MFS_NODE_BRONZE_FILE &&
+		    !(c && c->kind == child_kind(n->kind, 0) && silver_fresh(c))) {
+			/* Not computed yet: a name, no attributes, no lookup. */
+			memset(attr, 0, sizeof(*attr));
+			attr->st.st_mode = S_IFREG;
+			/* d_ino 0 would make readdir(3) skip the name */
+			attr->st.st_ino = c ? c->ino : 0xffffffffu;
+			attr->no_entry = 1;
 			goto out;
 		}
-		sprintf(key, "%s%s%s", n->key, e->name, e->is_dir ? "/" : "");
-		c = mfs_nodes_ensure(&lake->nodes, n, e->name,
-				     e->is_dir ? MFS_NODE_BRONZE_DIR : MFS_NODE_BRONZE_FILE, key);
-		free(key);
+		c = entry_node(lake, n, e, dir->list->fetched);
 		if (!c) {
 			err = -ENOMEM;
 			goto out;
 		}
-		if (!e->is_dir)
-			file_update(lake, c, e->size, e->mtime, e->etag, e->storage_class,
-				    dir->list->fetched);
 	} else {
 		if (i >= dir->n_fixed) {
 			err = 1;
@@ -765,8 +1131,67 @@ void mfs_lake_closedir(struct mfs_lake *lake, struct mfs_dir *dir)
 
 /* ---- files ---- */
 
+/* @s as a JSON string (with quotes). */
+static int json_string(struct mfs_buf *out, const char *s)
+{
+	int r = mfs_buf_append(out, "\"", 1);
+
+	for (; *s && !r; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			r = mfs_buf_appendf(out, "\\%c", c);
+		else if (c < 0x20)
+			r = mfs_buf_appendf(out, "\\u%04x", c);
+		else
+			r = mfs_buf_append(out, s, 1);
+	}
+	return r ? r : mfs_buf_append(out, "\"", 1);
+}
+
+static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
+{
+	struct mfs_cache_stats cs;
+	uint64_t gets, fetched;
+
+	memset(&cs, 0, sizeof(cs));
+	if (lake->cfg.cache)
+		(void)mfs_cache_get_stats(lake->cfg.cache, &cs);
+	mfs_bronze_counters(&gets, &fetched);
+	(void)mfs_buf_appendf(out, "{\n  \"source\": ");
+	(void)json_string(out, lake->cfg.source);
+	(void)mfs_buf_appendf(out, ",\n  \"store\": ");
+	(void)json_string(out, lake->cfg.store->ops->name);
+#define STAT(name, v) (void)mfs_buf_appendf(out, ",\n  \"%s\": %llu", name, (unsigned long long)(v))
+	STAT("listings", atomic_load(&lake->n_lists));
+	STAT("heads", atomic_load(&lake->n_heads));
+	STAT("gets", gets);
+	STAT("bytes_fetched", fetched);
+	STAT("opens", atomic_load(&lake->n_opens));
+	STAT("reads", atomic_load(&lake->n_reads));
+	STAT("bytes_read", atomic_load(&lake->bytes_read));
+	STAT("read_errors", atomic_load(&lake->n_read_errors));
+	STAT("transforms", atomic_load(&lake->n_transforms));
+	STAT("transform_failures", atomic_load(&lake->n_transform_failures));
+	STAT("cache_hits", atomic_load(&lake->n_cache_hits));
+	STAT("cache_misses", atomic_load(&lake->n_cache_misses));
+	STAT("rows_in", atomic_load(&lake->rows_in));
+	STAT("rows_out", atomic_load(&lake->rows_out));
+	STAT("rows_rejected", atomic_load(&lake->rows_rejected));
+	STAT("duplicates_removed", atomic_load(&lake->duplicates_removed));
+	STAT("cache_entries", cs.entries);
+	STAT("cache_bytes_stored", cs.bytes_stored);
+	STAT("cache_bytes_content", cs.bytes_content);
+	STAT("cache_evictions", cs.evictions);
+	STAT("cache_corrupt_chunks", cs.corrupt_chunks);
+#undef STAT
+	(void)mfs_buf_appendf(out, "\n}\n");
+}
+
 static void render_meta(struct mfs_lake *lake, int id, struct mfs_buf *out)
 {
+	char *text;
+
 	switch (id) {
 	case META_ERRORS:
 		(void)mfs_medallion_render_errors(lake->med, out);
@@ -774,23 +1199,14 @@ static void render_meta(struct mfs_lake *lake, int id, struct mfs_buf *out)
 	case META_SHADOWED:
 		(void)mfs_medallion_render_shadowed(lake->med, out);
 		break;
+	case META_PIPELINE:
+		text = lake->cfg.pipeline ? mfs_pipeline_render(lake->cfg.pipeline) : NULL;
+		if (text)
+			(void)mfs_buf_append(out, text, strlen(text));
+		free(text);
+		break;
 	default:
-		(void)mfs_buf_appendf(out,
-				      "source\t%s\n"
-				      "store\t%s\n"
-				      "listings\t%llu\n"
-				      "heads\t%llu\n"
-				      "opens\t%llu\n"
-				      "reads\t%llu\n"
-				      "bytes_read\t%llu\n"
-				      "read_errors\t%llu\n",
-				      lake->cfg.source, lake->cfg.store->ops->name,
-				      (unsigned long long)atomic_load(&lake->n_lists),
-				      (unsigned long long)atomic_load(&lake->n_heads),
-				      (unsigned long long)atomic_load(&lake->n_opens),
-				      (unsigned long long)atomic_load(&lake->n_reads),
-				      (unsigned long long)atomic_load(&lake->bytes_read),
-				      (unsigned long long)atomic_load(&lake->n_read_errors));
+		render_stats(lake, out);
 		break;
 	}
 }
@@ -836,6 +1252,17 @@ int mfs_lake_open(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_fil
 		of->keep_cache = strcmp(n->kernel_etag, n->etag) == 0;
 		snprintf(n->kernel_etag, sizeof(n->kernel_etag), "%s", n->etag);
 		break;
+	case MFS_NODE_SILVER_FILE:
+	case MFS_NODE_REJECTS_FILE:
+		if (n->kind == MFS_NODE_SILVER_FILE)
+			err = silver_materialize(lake, n, &f->entry, NULL);
+		else
+			err = silver_materialize(lake, n, NULL, &f->entry);
+		if (err)
+			goto out;
+		of->keep_cache = strcmp(n->kernel_etag, n->mat_etag) == 0;
+		snprintf(n->kernel_etag, sizeof(n->kernel_etag), "%s", n->mat_etag);
+		break;
 	default:
 		err = -EISDIR;
 		goto out;
@@ -856,8 +1283,12 @@ out:
 		}
 	} else if (err) {
 		mfs_buf_free(&f->text);
+		if (f->entry)
+			mfs_cache_entry_put(f->entry);
 		free(f);
 		f = NULL;
+	} else if (f->entry) {
+		atomic_fetch_add(&lake->n_opens, 1);
 	}
 	free(key);
 	*out = f;
@@ -870,6 +1301,30 @@ ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size
 
 	if (off < 0)
 		return -EINVAL;
+	if (f->entry) {
+		n = mfs_cache_read(lake->cfg.cache, f->entry, buf, size, (uint64_t)off);
+		if (n == -EBADMSG) {
+			/* A damaged chunk: computed again, never served. */
+			pthread_mutex_lock(&lake->nodes.lock);
+			mfs_cache_entry_put(f->entry);
+			f->entry = NULL;
+			f->node->mat_etag[0] = '\0';
+			if (f->node->kind == MFS_NODE_SILVER_FILE)
+				n = silver_materialize(lake, f->node, &f->entry, NULL);
+			else
+				n = silver_materialize(lake, f->node, NULL, &f->entry);
+			pthread_mutex_unlock(&lake->nodes.lock);
+			if (!n)
+				n = mfs_cache_read(lake->cfg.cache, f->entry, buf, size, (uint64_t)off);
+		}
+		atomic_fetch_add(&lake->n_reads, 1);
+		if (n >= 0) {
+			atomic_fetch_add(&lake->bytes_read, (unsigned long long)n);
+			return n;
+		}
+		atomic_fetch_add(&lake->n_read_errors, 1);
+		return -EIO;
+	}
 	if (!f->reader) {
 		if ((size_t)off >= f->text.len)
 			return 0;
@@ -903,6 +1358,8 @@ void mfs_lake_release(struct mfs_lake *lake, struct mfs_file *f)
 	if (!f)
 		return;
 	mfs_bronze_reader_free(f->reader);
+	if (f->entry)
+		mfs_cache_entry_put(f->entry);
 	pthread_mutex_lock(&lake->nodes.lock);
 	handle_unlink(&f->h);
 	if (f->node)
@@ -914,54 +1371,110 @@ void mfs_lake_release(struct mfs_lake *lake, struct mfs_file *f)
 
 /* ---- extended attributes ---- */
 
-static const char xattr_names[] = "user.medallion.source\0user.medallion.etag\0";
+static const char bronze_xattrs[] = "user.medallion.source\0user.medallion.etag\0";
+static const char silver_xattrs[] = "user.medallion.source\0user.medallion.etag\0"
+				    "user.medallion.rows_in\0user.medallion.rows_out\0"
+				    "user.medallion.rejected\0user.medallion.duplicates\0"
+				    "user.medallion.schema\0user.medallion.fingerprint\0";
+
+/* Lock held. The value of xattr @name of @n into @out; 0 or -ENODATA. */
+static int xattr_value(const struct mfs_node *n, const char *name, struct mfs_buf *out)
+{
+	const char *v = name + strlen("user.medallion.");
+
+	if (strncmp(name, "user.medallion.", strlen("user.medallion.")) != 0)
+		return -ENODATA;
+	if (strcmp(v, "source") == 0)
+		return mfs_buf_appendf(out, "%s", n->key);
+	if (strcmp(v, "etag") == 0)
+		return mfs_buf_appendf(out, "%s", n->etag);
+	if (n->kind != MFS_NODE_SILVER_FILE)
+		return -ENODATA;
+	if (strcmp(v, "rows_in") == 0)
+		return mfs_buf_appendf(out, "%llu", (unsigned long long)n->mat_rows_in);
+	if (strcmp(v, "rows_out") == 0)
+		return mfs_buf_appendf(out, "%llu", (unsigned long long)n->mat_rows_out);
+	if (strcmp(v, "rejected") == 0)
+		return mfs_buf_appendf(out, "%llu", (unsigned long long)n->mat_rejected);
+	if (strcmp(v, "duplicates") == 0)
+		return mfs_buf_appendf(out, "%llu", (unsigned long long)n->mat_duplicates);
+	if (strcmp(v, "schema") == 0)
+		return mfs_buf_appendf(out, "%s", n->mat_schema ? n->mat_schema : "[]");
+	if (strcmp(v, "fingerprint") == 0)
+		return mfs_buf_appendf(out, "%s", n->mat_fingerprint);
+	return -ENODATA;
+}
+
+static int known_xattr(const char *list, size_t len, const char *name)
+{
+	const char *p;
+
+	for (p = list; p < list + len; p += strlen(p) + 1)
+		if (strcmp(p, name) == 0)
+			return 1;
+	return 0;
+}
 
 ssize_t mfs_lake_getxattr(struct mfs_lake *lake, uint64_t ino, const char *name, char *buf,
 			  size_t size)
 {
-	char value[4200];
+	struct mfs_buf value = MFS_BUF_INIT;
 	struct mfs_node *n;
-	size_t len;
+	ssize_t r;
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	n = mfs_nodes_get(&lake->nodes, ino);
-	if (!n || n->kind != MFS_NODE_BRONZE_FILE) {
-		pthread_mutex_unlock(&lake->nodes.lock);
-		return -ENODATA;
+	if (!n || !(n->kind == MFS_NODE_BRONZE_FILE || n->kind == MFS_NODE_SILVER_FILE)) {
+		r = -ENODATA;
+		goto out;
 	}
-	if (strcmp(name, "user.medallion.etag") == 0)
-		snprintf(value, sizeof(value), "%s", n->etag);
-	else if (strcmp(name, "user.medallion.source") == 0)
-		snprintf(value, sizeof(value), "%s", n->key);
-	else {
-		pthread_mutex_unlock(&lake->nodes.lock);
-		return -ENODATA;
+	/* Unknown names answer at once, without computing anything. */
+	if (!known_xattr(n->kind == MFS_NODE_SILVER_FILE ? silver_xattrs : bronze_xattrs,
+			 n->kind == MFS_NODE_SILVER_FILE ? sizeof(silver_xattrs) - 1
+							 : sizeof(bronze_xattrs) - 1,
+			 name)) {
+		r = -ENODATA;
+		goto out;
 	}
+	if (n->kind == MFS_NODE_SILVER_FILE) {
+		r = silver_materialize(lake, n, NULL, NULL);
+		if (r)
+			goto out;
+	}
+	r = xattr_value(n, name, &value);
+	if (r)
+		goto out;
+	r = (ssize_t)value.len;
+	if (size && size < value.len)
+		r = -ERANGE;
+	else if (size)
+		memcpy(buf, value.data, value.len);
+out:
 	pthread_mutex_unlock(&lake->nodes.lock);
-	len = strlen(value);
-	if (size == 0)
-		return (ssize_t)len;
-	if (size < len)
-		return -ERANGE;
-	memcpy(buf, value, len);
-	return (ssize_t)len;
+	mfs_buf_free(&value);
+	return r;
 }
 
 ssize_t mfs_lake_listxattr(struct mfs_lake *lake, uint64_t ino, char *buf, size_t size)
 {
+	const char *list = NULL;
 	struct mfs_node *n;
-	int is_file;
+	size_t len = 0;
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	n = mfs_nodes_get(&lake->nodes, ino);
-	is_file = n && n->kind == MFS_NODE_BRONZE_FILE;
+	if (n && n->kind == MFS_NODE_BRONZE_FILE) {
+		list = bronze_xattrs;
+		len = sizeof(bronze_xattrs) - 1;
+	} else if (n && n->kind == MFS_NODE_SILVER_FILE) {
+		list = silver_xattrs;
+		len = sizeof(silver_xattrs) - 1;
+	}
 	pthread_mutex_unlock(&lake->nodes.lock);
-	if (!is_file)
-		return 0;
-	if (size == 0)
-		return (ssize_t)sizeof(xattr_names) - 1;
-	if (size < sizeof(xattr_names) - 1)
+	if (size == 0 || !list)
+		return (ssize_t)len;
+	if (size < len)
 		return -ERANGE;
-	memcpy(buf, xattr_names, sizeof(xattr_names) - 1);
-	return (ssize_t)sizeof(xattr_names) - 1;
+	memcpy(buf, list, len);
+	return (ssize_t)len;
 }

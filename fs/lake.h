@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "../cache/cache.h"
 #include "../store/store.h"
+#include "../transforms/pipeline.h"
 
 struct mfs_lake;
 
@@ -24,11 +26,16 @@ struct mfs_lake_config {
 	uid_t uid;
 	gid_t gid;
 	size_t max_prefetch;
+	struct mfs_cache *cache;             /* owned by the caller */
+	const struct mfs_pipeline *pipeline; /* owned by the caller */
+	const char *tmpdir;                  /* spill files of transforms */
+	int transform_threads;               /* 0: 4 */
 };
 
 struct mfs_attr {
 	struct stat st;
 	double timeout;  /* entry and attribute timeout, seconds */
+	int no_entry;    /* readdirplus: a name without attributes (no lookup counted) */
 };
 
 /* Called from a pool thread when the kernel must drop an inode's pages. */
@@ -36,11 +43,25 @@ typedef void (*mfs_inval_fn)(void *arg, uint64_t ino);
 
 int mfs_lake_new(const struct mfs_lake_config *cfg, struct mfs_lake **out);
 void mfs_lake_set_inval(struct mfs_lake *lake, mfs_inval_fn fn, void *arg);
+/* The cache is opened after daemonising (LMDB must not cross a fork). */
+void mfs_lake_set_cache(struct mfs_lake *lake, struct mfs_cache *cache);
+void mfs_lake_set_tmpdir(struct mfs_lake *lake, const char *tmpdir);
 /* Starts the worker threads: call after daemonising. */
 int mfs_lake_start(struct mfs_lake *lake);
 /* Aborts transfers in flight and stops the workers; idempotent. */
 void mfs_lake_shutdown(struct mfs_lake *lake);
 void mfs_lake_free(struct mfs_lake *lake);
+
+/*
+ * Would answering @op for @ino run a transform (or wait for one)? Then the
+ * caller must not make a FUSE thread wait: it runs the call on the
+ * transform pool with mfs_lake_submit(). Cheap; no I/O.
+ */
+enum mfs_lake_op { MFS_OP_GETATTR, MFS_OP_OPEN, MFS_OP_XATTR };
+int mfs_lake_would_transform(struct mfs_lake *lake, uint64_t ino, enum mfs_lake_op op);
+
+/* Run @fn(@arg) on the transform pool. 0 or -errno (then @fn never runs). */
+int mfs_lake_submit(struct mfs_lake *lake, void (*fn)(void *arg), void *arg);
 
 /* One kernel lookup more on success. */
 int mfs_lake_lookup(struct mfs_lake *lake, uint64_t parent, const char *name,
@@ -54,7 +75,9 @@ int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out);
 /*
  * Entry @i (0 is ".", 1 is ".."): *@name lives as long as @dir. With @plus
  * the entry's node gets one kernel lookup, which the caller must give back
- * with mfs_lake_forget() if the entry did not fit into the reply.
+ * with mfs_lake_forget() if the entry did not fit into the reply — except
+ * when attr->no_entry: an unmaterialised silver file has no attributes to
+ * give yet (listing names never runs a transform).
  * Returns 0, 1 past the end, or -errno.
  */
 int mfs_lake_readdir(struct mfs_lake *lake, struct mfs_dir *dir, size_t i, int plus,

@@ -66,7 +66,60 @@ static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
-static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/*
+ * Requests that would run a transform are answered from the transform pool:
+ * libfuse runs at most a few worker threads, and a mount whose threads all
+ * wait on transforms would freeze (.medallion/ included).
+ */
+struct deferred {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct fuse_file_info fi;
+	char *name;  /* getxattr */
+	size_t size; /* getxattr */
+	void (*run)(struct deferred *d);
+};
+
+static void deferred_job(void *arg)
+{
+	struct deferred *d = arg;
+
+	if (fuse_req_interrupted(d->req))
+		fuse_reply_err(d->req, EINTR);
+	else
+		d->run(d);
+	free(d->name);
+	free(d);
+}
+
+/* Run @run(@d) on the transform pool; 0, or -errno when it could not be queued. */
+static int defer(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, const char *name,
+		 size_t size, void (*run)(struct deferred *d))
+{
+	struct deferred *d = calloc(1, sizeof(*d));
+	int err;
+
+	if (!d)
+		return -ENOMEM;
+	d->req = req;
+	d->ino = ino;
+	if (fi)
+		d->fi = *fi;
+	d->size = size;
+	d->run = run;
+	if (name && !(d->name = strdup(name))) {
+		free(d);
+		return -ENOMEM;
+	}
+	err = mfs_lake_submit(LAKE(req), deferred_job, d);
+	if (err) {
+		free(d->name);
+		free(d);
+	}
+	return err;
+}
+
+static void do_getattr(fuse_req_t req, fuse_ino_t ino)
 {
 	struct mfs_attr a;
 	int err = mfs_lake_getattr(LAKE(req), ino, &a);
@@ -75,6 +128,19 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -err);
 	else
 		fuse_reply_attr(req, &a.st, a.timeout);
+}
+
+static void run_getattr(struct deferred *d)
+{
+	do_getattr(d->req, d->ino);
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (mfs_lake_would_transform(LAKE(req), ino, MFS_OP_GETATTR) &&
+	    defer(req, ino, NULL, NULL, 0, run_getattr) == 0)
+		return;
+	do_getattr(req, ino);
 }
 
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -118,7 +184,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 			struct fuse_entry_param e;
 
 			memset(&e, 0, sizeof(e));
-			e.ino = a.st.st_ino;
+			/* nodeid 0: the kernel shows the name without caching an entry */
+			e.ino = a.no_entry ? 0 : a.st.st_ino;
 			e.generation = 1;
 			e.attr = a.st;
 			e.attr_timeout = a.timeout;
@@ -127,7 +194,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 						      (off_t)(i + 1));
 			if (need > size - used) {
 				/* Did not fit: the kernel never saw this lookup. */
-				if (i >= 2)
+				if (i >= 2 && !a.no_entry)
 					mfs_lake_forget(lake, a.st.st_ino, 1);
 				break;
 			}
@@ -164,7 +231,7 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_open_flags of;
 	struct mfs_file *f;
@@ -179,6 +246,19 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->direct_io = of.direct_io;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		mfs_lake_release(LAKE(req), f);
+}
+
+static void run_open(struct deferred *d)
+{
+	do_open(d->req, d->ino, &d->fi);
+}
+
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (mfs_lake_would_transform(LAKE(req), ino, MFS_OP_OPEN) &&
+	    defer(req, ino, fi, NULL, 0, run_open) == 0)
+		return;
+	do_open(req, ino, fi);
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -221,7 +301,7 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+static void do_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char *buf = size ? malloc(size) : NULL;
 	ssize_t n;
@@ -238,6 +318,20 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+}
+
+static void run_getxattr(struct deferred *d)
+{
+	do_getxattr(d->req, d->ino, d->name, d->size);
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	if (strncmp(name, "user.medallion.", 15) == 0 &&
+	    mfs_lake_would_transform(LAKE(req), ino, MFS_OP_XATTR) &&
+	    defer(req, ino, NULL, name, size, run_getxattr) == 0)
+		return;
+	do_getxattr(req, ino, name, size);
 }
 
 static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

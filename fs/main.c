@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../cache/cache.h"
+#include "../transforms/pipeline.h"
 #include "../util/log.h"
 #include "ll.h"
 #include "options.h"
@@ -151,6 +153,164 @@ out:
 	return err;
 }
 
+/*
+ * The pipeline: -o pipeline=FILE, else _medallion.ini at the SOURCE root,
+ * else the defaults. A malformed file stops the mount: "FILE:LINE: message".
+ */
+static int load_pipeline(const struct mfs_options *o, struct mfs_store *st,
+			 struct mfs_pipeline **out, char *msg, size_t mlen)
+{
+	struct mfs_object obj = { 0 };
+	char *text = NULL, *where = NULL;
+	size_t got = 0;
+	int err;
+
+	if (o->pipeline)
+		return mfs_pipeline_load(o->pipeline, out, msg, mlen);
+	err = mfs_store_head(st, "_medallion.ini", &obj);
+	if (err == -ENOENT)
+		return mfs_pipeline_defaults(out);
+	if (err) {
+		snprintf(msg, mlen, "_medallion.ini at the source root: %s", strerror(-err));
+		return err;
+	}
+	err = -ENOMEM;
+	if (obj.size > (16u << 20)) {
+		snprintf(msg, mlen, "_medallion.ini at the source root: larger than 16 MiB");
+		err = -EFBIG;
+		goto out;
+	}
+	text = malloc(obj.size + 1);
+	if (!text || asprintf(&where, "%s%s_medallion.ini", o->source,
+			      o->source[strlen(o->source) - 1] == '/' ? "" : "/") < 0)
+		goto out;
+	err = mfs_store_get_range(st, "_medallion.ini", obj.etag, 0, obj.size, text, &got);
+	if (err) {
+		snprintf(msg, mlen, "%s: %s", where, strerror(-err));
+		goto out;
+	}
+	err = mfs_pipeline_parse(text, got, where, out, msg, mlen);
+out:
+	mfs_object_free(&obj);
+	free(text);
+	free(where);
+	return err;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = strdup(path), *s;
+	int err = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, mode) && errno != EEXIST) {
+				err = -errno;
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return err;
+}
+
+static int open_cache(const struct mfs_options *o, struct mfs_cache **cache, char **tmpdir,
+		      char *msg, size_t mlen)
+{
+	struct mfs_cache_config cc;
+	char *dir = mfs_options_cache_dir(o);
+	int err;
+
+	if (!dir)
+		return -ENOMEM;
+	memset(&cc, 0, sizeof(cc));
+	cc.dir = dir;
+	cc.max_bytes = o->cache_size;
+	err = mkdir_p(dir, 0700);
+	if (err) {
+		snprintf(msg, mlen, "cache directory %s: %s", dir, strerror(-err));
+		goto out;
+	}
+	err = mfs_cache_open(&cc, cache, msg, mlen);
+	if (err)
+		goto out;
+	err = -ENOMEM;
+	if (asprintf(tmpdir, "%s/tmp", dir) < 0) {
+		*tmpdir = NULL;
+		goto out;
+	}
+	err = mkdir_p(*tmpdir, 0700);
+	if (err)
+		snprintf(msg, mlen, "temporary directory %s: %s", *tmpdir, strerror(-err));
+out:
+	free(dir);
+	return err;
+}
+
+/* medallionfs cache [-o cache_dir=DIR] stats|purge */
+static int cache_command(int argc, char **argv)
+{
+	struct mfs_options o;
+	struct mfs_cache *cache = NULL;
+	struct mfs_cache_stats cs;
+	char msg[1024] = "", *tmpdir = NULL;
+	const char *verb = NULL;
+	int i, rc = 1, err;
+
+	memset(&o, 0, sizeof(o));
+	o.cache_size = 10ULL << 30;
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc &&
+		    strncmp(argv[i + 1], "cache_dir=", 10) == 0) {
+			free(o.cache_dir);
+			o.cache_dir = strdup(argv[++i] + 10);
+		} else if (!verb && (strcmp(argv[i], "stats") == 0 || strcmp(argv[i], "purge") == 0)) {
+			verb = argv[i];
+		} else {
+			fprintf(stderr, "medallionfs: usage: medallionfs cache [-o cache_dir=DIR] "
+					"stats|purge\n");
+			free(o.cache_dir);
+			return 2;
+		}
+	}
+	if (!verb)
+		verb = "stats";
+	err = open_cache(&o, &cache, &tmpdir, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "medallionfs: %s\n", msg[0] ? msg : strerror(-err));
+		goto out;
+	}
+	if (strcmp(verb, "purge") == 0) {
+		err = mfs_cache_purge(cache);
+		if (err) {
+			fprintf(stderr, "medallionfs: purge: %s\n", strerror(-err));
+			goto out;
+		}
+	}
+	err = mfs_cache_get_stats(cache, &cs);
+	if (err) {
+		fprintf(stderr, "medallionfs: cache: %s\n", strerror(-err));
+		goto out;
+	}
+	printf("entries\t%llu\nbytes_stored\t%llu\nbytes_content\t%llu\nmap_size\t%llu\n",
+	       (unsigned long long)cs.entries, (unsigned long long)cs.bytes_stored,
+	       (unsigned long long)cs.bytes_content, (unsigned long long)cs.map_size);
+	rc = 0;
+out:
+	mfs_cache_close(cache);
+	free(tmpdir);
+	free(o.cache_dir);
+	return rc;
+}
+
 static int add_mount_opts(struct fuse_args *args, const struct mfs_options *o)
 {
 	char opt[PATH_MAX + 64];
@@ -177,6 +337,9 @@ int main(int argc, char **argv)
 {
 	struct mfs_options o;
 	struct mfs_store *st = NULL;
+	struct mfs_pipeline *pipeline = NULL;
+	struct mfs_cache *cache = NULL;
+	char *tmpdir = NULL;
 	struct mfs_lake *lake = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_args fargs = FUSE_ARGS_INIT(0, NULL);
@@ -188,6 +351,8 @@ int main(int argc, char **argv)
 	struct stat sb;
 	int rc = 1, err;
 
+	if (argc > 1 && strcmp(argv[1], "cache") == 0)
+		return cache_command(argc, argv);
 	err = mfs_options_parse(argc, argv, &o);
 	if (err) {
 		mfs_options_free(&o);
@@ -225,8 +390,25 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	err = load_pipeline(&o, st, &pipeline, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "medallionfs: %s\n", msg[0] ? msg : strerror(-err));
+		goto out;
+	}
+	/* Checked now, opened for good after detaching: LMDB must not cross a fork. */
+	err = open_cache(&o, &cache, &tmpdir, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "medallionfs: %s\n", msg[0] ? msg : strerror(-err));
+		goto out;
+	}
+	mfs_cache_close(cache);
+	cache = NULL;
+	free(tmpdir);
+	tmpdir = NULL;
+
 	memset(&lc, 0, sizeof(lc));
 	lc.store = st;
+	lc.pipeline = pipeline;
 	lc.source = o.source;
 	lc.metadata_ttl = o.metadata_ttl;
 	lc.uid = o.uid;
@@ -265,6 +447,13 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground)
 		mfs_log_use_syslog("medallionfs");
+	err = open_cache(&o, &cache, &tmpdir, msg, sizeof(msg));
+	if (err) {
+		mfs_err("%s", msg[0] ? msg : strerror(-err));
+		goto out;
+	}
+	mfs_lake_set_cache(lake, cache);
+	mfs_lake_set_tmpdir(lake, tmpdir);
 
 	err = mfs_lake_start(lake);
 	if (!err)
@@ -309,6 +498,9 @@ out:
 	if (lcfg)
 		fuse_loop_cfg_destroy(lcfg);
 	mfs_lake_free(lake);
+	mfs_cache_close(cache);
+	mfs_pipeline_free(pipeline);
+	free(tmpdir);
 	mfs_store_destroy(st);
 	fuse_opt_free_args(&fargs);
 	if (signal_pipe[0] >= 0)

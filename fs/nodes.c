@@ -47,6 +47,8 @@ static void node_free(struct mfs_nodes *t, struct mfs_node *n)
 {
 	if (n->list && t->put_list)
 		t->put_list(n->list);
+	free(n->mat_schema);
+	free(n->mat_failed);
 	free(n->name);
 	free(n->key);
 	free(n);
@@ -152,12 +154,13 @@ struct mfs_node *mfs_nodes_ensure(struct mfs_nodes *t, struct mfs_node *parent, 
 	struct mfs_node *old = NULL;
 
 	if (n) {
-		if (n->kind == kind)
+		if (n->kind == kind && (!key || !n->key || strcmp(key, n->key) == 0))
 			return n;
 		old = n;
 		/*
-		 * A key became a prefix or back: the kernel must see a new inode
-		 * (a file type never changes under an inode number). The old
+		 * A key became a prefix or back, or a silver name now comes from
+		 * another object: the kernel must see a new inode (a file type or
+		 * content never changes under an inode number). The old
 		 * node leaves the name index and lives until it is forgotten.
 		 */
 		unlink_name(t, n);

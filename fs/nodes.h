@@ -27,6 +27,10 @@ enum mfs_node_kind {
 	MFS_NODE_BRONZE_FILE,
 	MFS_NODE_META_DIR,     /* .medallion/ */
 	MFS_NODE_META_FILE,    /* .medallion/<name>: generated text */
+	MFS_NODE_SILVER_DIR,   /* silver/ and every prefix under it */
+	MFS_NODE_SILVER_FILE,  /* key: the bronze object it is computed from */
+	MFS_NODE_REJECTS_DIR,  /* .medallion/rejects/ mirrors silver/ */
+	MFS_NODE_REJECTS_FILE, /* key: the bronze object */
 };
 
 struct mfs_node {
@@ -49,6 +53,16 @@ struct mfs_node {
 	double attr_time;        /* monotonic seconds when size/etag were fetched */
 	char kernel_etag[80];    /* the ETag of the pages the kernel may cache */
 	int detached;            /* replaced under its name (kind changed) */
+
+	/* silver and rejects files: what the materialised version says */
+	int tab_format, tab_codec; /* enum mfs_in_format, enum mfs_codec */
+	char mat_etag[80];         /* the bronze ETag it was computed from; "" none */
+	uint64_t mat_size, mat_rows_in, mat_rows_out, mat_rejected, mat_duplicates;
+	uint64_t mat_rejects_size;
+	char *mat_schema;          /* JSON; freed with the node */
+	char mat_fingerprint[33];
+	char *mat_failed;          /* why the transform of mat_etag failed; freed with the node */
+	double mat_failed_at;      /* monotonic time of that failure */
 
 	/* directories: the last listing, shared with open directory handles */
 	struct mfs_dirlist *list; /* protected by nodes->lock */
@@ -85,7 +99,7 @@ struct mfs_node *mfs_nodes_child(struct mfs_nodes *t, struct mfs_node *parent, c
 /*
  * The child @name of @parent, created with @kind and @key when missing.
  * NULL on ENOMEM. When the existing node has another kind (a key became a
- * prefix), a new node with a new inode number takes the name.
+ * prefix) or another key, a new node with a new inode number takes the name.
  */
 struct mfs_node *mfs_nodes_ensure(struct mfs_nodes *t, struct mfs_node *parent, const char *name,
 				  enum mfs_node_kind kind, const char *key);

@@ -63,9 +63,6 @@ static const struct fuse_opt mfs_opts[] = {
 	FUSE_OPT_KEY("writable", KEY_LATER),
 	FUSE_OPT_KEY("publish", KEY_LATER),
 	FUSE_OPT_KEY("publish=%s", KEY_LATER),
-	FUSE_OPT_KEY("pipeline=%s", KEY_LATER),
-	FUSE_OPT_KEY("cache_dir=%s", KEY_LATER),
-	FUSE_OPT_KEY("cache_size=%s", KEY_LATER),
 	MFS_OPT("endpoint=%s"),
 	MFS_OPT("region=%s"),
 	MFS_OPT("profile=%s"),
@@ -78,18 +75,22 @@ static const struct fuse_opt mfs_opts[] = {
 	MFS_OPT("gid=%s"),
 	MFS_OPT("allow_other"),
 	MFS_OPT("max_prefetch=%s"),
+	MFS_OPT("pipeline=%s"),
+	MFS_OPT("cache_dir=%s"),
+	MFS_OPT("cache_size=%s"),
 	FUSE_OPT_END
 };
 
 void mfs_options_usage(const char *progname)
 {
 	printf("usage: %s SOURCE MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n"
+	       "       %s cache [-o cache_dir=DIR] stats|purge\n"
 	       "\n"
 	       "Mount an S3 bucket or a local directory as a medallion data lake:\n"
 	       "  MOUNTPOINT/bronze/      the raw objects, byte for byte\n"
-	       "  MOUNTPOINT/silver/      cleaned files (empty in this release)\n"
+	       "  MOUNTPOINT/silver/      one cleaned, typed, deduplicated file per tabular object\n"
 	       "  MOUNTPOINT/gold/        pipeline views (empty in this release)\n"
-	       "  MOUNTPOINT/.medallion/  status: errors, shadowed keys, stats\n"
+	       "  MOUNTPOINT/.medallion/  status: errors, shadowed keys, stats, pipeline, rejects/\n"
 	       "\n"
 	       "SOURCE is s3://BUCKET[/PREFIX] or a local directory.\n"
 	       "\n"
@@ -111,17 +112,22 @@ void mfs_options_usage(const char *progname)
 	       "  request_timeout=SECS   a request with no progress for this long fails (default 30)\n"
 	       "  retries=N              retries of 5xx, 429/SlowDown, network errors (default 4)\n"
 	       "  max_prefetch=SIZE      largest sequential read-ahead per open file (default 32M)\n"
+	       "  pipeline=FILE          the pipeline file (default: _medallion.ini at the SOURCE\n"
+	       "                         root if present, else defaults); see medallionfs-pipeline(5)\n"
+	       "  cache_dir=DIR          the LMDB cache (default /var/cache/medallionfs for root,\n"
+	       "                         else $XDG_CACHE_HOME/medallionfs)\n"
+	       "  cache_size=SIZE        bound of the cache, least recently used evicted (default 10G)\n"
 	       "  uid=N, gid=N           owner of every file (default: the mounting user)\n"
 	       "  allow_other            let other users in (needs user_allow_other for non-root)\n"
 	       "  ro                     accepted: the mount is always read-only in this release\n"
 	       "  _netdev, nofail, defaults, rw, x-systemd.*   accepted and ignored (fstab)\n"
-	       "  writable, publish, pipeline, cache_dir, cache_size: not implemented yet (refused)\n"
+	       "  writable, publish: not implemented yet (refused)\n"
 	       "\n"
 	       "Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], the shared\n"
 	       "credentials and config files (profiles, credential_process), container credentials,\n"
 	       "instance metadata (IMDSv2). Secrets are never accepted on the command line.\n"
-	       "See medallionfs(1).\n",
-	       progname);
+	       "See medallionfs(1) and medallionfs-pipeline(5).\n",
+	       progname, progname);
 }
 
 static int parse_double(const char *name, const char *v, double *out)
@@ -175,7 +181,7 @@ static int parse_size(const char *name, const char *v, size_t *out)
 		end++;
 	if (*end == 'B')
 		end++;
-	if (*end || n > (1ULL << 40) / mul)
+	if (*end || n > (1ULL << 50) / mul)
 		goto bad;
 	*out = (size_t)(n * mul);
 	return 0;
@@ -254,6 +260,22 @@ static int parse_value(struct mfs_options *o, const char *arg)
 			fprintf(stderr, "medallionfs: -o max_prefetch=%s: at least 1M\n", v);
 			return -1;
 		}
+		return 0;
+	}
+	if (IS("pipeline"))
+		return set_string(&o->pipeline, v);
+	if (IS("cache_dir"))
+		return set_string(&o->cache_dir, v);
+	if (IS("cache_size")) {
+		size_t sz;
+
+		if (parse_size("cache_size", v, &sz))
+			return -1;
+		if (sz < (16 << 20)) {
+			fprintf(stderr, "medallionfs: -o cache_size=%s: at least 16M\n", v);
+			return -1;
+		}
+		o->cache_size = sz;
 		return 0;
 	}
 #undef IS
@@ -335,6 +357,7 @@ int mfs_options_parse(int argc, char **argv, struct mfs_options *o)
 	o->uid = getuid();
 	o->gid = getgid();
 	o->max_prefetch = 32 << 20;
+	o->cache_size = 10ULL << 30;
 
 	r = fuse_opt_parse(&args, &ps, mfs_opts, opt_proc);
 	fuse_opt_free_args(&args);
@@ -350,6 +373,24 @@ int mfs_options_parse(int argc, char **argv, struct mfs_options *o)
 	return 0;
 }
 
+char *mfs_options_cache_dir(const struct mfs_options *o)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *d = NULL;
+
+	if (o->cache_dir)
+		return strdup(o->cache_dir);
+	if (getuid() == 0)
+		return strdup("/var/cache/medallionfs");
+	if (xdg && xdg[0] == '/') {
+		if (asprintf(&d, "%s/medallionfs", xdg) < 0)
+			return NULL;
+	} else if (asprintf(&d, "%s/.cache/medallionfs", home ? home : "/tmp") < 0) {
+		return NULL;
+	}
+	return d;
+}
+
 void mfs_options_free(struct mfs_options *o)
 {
 	free(o->source);
@@ -357,5 +398,7 @@ void mfs_options_free(struct mfs_options *o)
 	free(o->endpoint);
 	free(o->region);
 	free(o->profile);
+	free(o->pipeline);
+	free(o->cache_dir);
 	memset(o, 0, sizeof(*o));
 }

@@ -10,6 +10,7 @@
 #define MFS_OPTIONS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct mfs_options {
@@ -33,7 +34,14 @@ struct mfs_options {
 	gid_t gid;
 	int allow_other;
 	size_t max_prefetch;
+	char *pipeline;     /* -o pipeline=FILE */
+	char *cache_dir;    /* NULL: the default (see mfs_options_cache_dir) */
+	uint64_t cache_size;
 };
+
+/* The cache directory @o names, or the default: /var/cache/medallionfs for
+ * root, else $XDG_CACHE_HOME/medallionfs or ~/.cache/medallionfs. Caller frees. */
+char *mfs_options_cache_dir(const struct mfs_options *o);
 
 /*
  * Parse argv into @o. Returns 0, or 2 (usage error) after printing one

@@ -168,13 +168,17 @@ class Mount:
         self.env = env if env is not None else base_env(workdir)
         self.args = list(args)
         self.stderr_path = os.path.join(workdir, "medallionfs-%d.stderr" % id(self))
+        self.cache_dir = os.path.join(workdir, "cache-%d" % id(self))
         self.expect_stderr = expect_stderr
         self.proc = None
 
     def cmd(self):
         c = [MEDALLIONFS, self.source, self.mp, "-f"] + self.args
-        if self.opts:
-            c += ["-o", self.opts]
+        opts = self.opts
+        if "cache_dir=" not in opts:
+            # every mount gets a cache of its own unless a test shares one
+            opts = (opts + "," if opts else "") + "cache_dir=" + self.cache_dir
+        c += ["-o", opts]
         return c
 
     def start(self, timeout=15.0):
@@ -249,6 +253,24 @@ def mounter(tmp_path):
     for m in made:
         if m.proc is not None:
             m.stop(check=False)
+
+
+DUCKDB_JS = os.path.join(ROOT, "tests", "s3server", "duckdb-query.js")
+
+
+def duckdb(sql):
+    """Run @sql in DuckDB (npm @duckdb/node-api): {"columns": [...], "rows": [...]}."""
+    import json
+    p = subprocess.run(["node", DUCKDB_JS, sql], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def stats(mount):
+    """.medallion/stats of a mount, as a dict."""
+    import json
+    with open(mount.path(".medallion", "stats")) as f:
+        return json.load(f)
 
 
 def run_daemon(args, env, timeout=30):

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from conftest import stats
 from lakes import make_lake
 
 
@@ -27,9 +28,10 @@ def test_layout(lake, mounter):
     lake.put("hello.txt", b"hi\n")
     with mounter(lake.source, lake.opts()) as m:
         assert sorted(os.listdir(m.mp)) == [".medallion", "bronze", "gold", "silver"]
-        assert os.listdir(m.path("silver")) == []
+        assert os.listdir(m.path("silver")) == []  # hello.txt is not tabular
         assert os.listdir(m.path("gold")) == []
-        assert sorted(os.listdir(m.path(".medallion"))) == ["errors", "shadowed", "stats"]
+        assert sorted(os.listdir(m.path(".medallion"))) == ["errors", "pipeline", "rejects",
+                                                            "shadowed", "stats"]
         st = os.stat(m.path("bronze"))
         assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o555
         st = os.stat(m.path("bronze", "hello.txt"))
@@ -87,9 +89,8 @@ def test_pagination_2500_keys(lake, mounter):
                              text=True, check=True).stdout
         assert out.count("many") == 0 and len(out.splitlines()) == 2501
         assert " 15 " in out.splitlines()[1]  # the size, from the listing
-        stats = dict(l.split("\t", 1) for l in
-                     open(m.path(".medallion", "stats")).read().splitlines())
-        assert stats["heads"] == "0", stats
+        st = stats(m)
+        assert st["heads"] == 0, st
 
 
 SPECIAL_NAMES = ["with space.csv", "plus+sign.csv", "percent%20.csv", "tilde~x.csv",
@@ -237,7 +238,7 @@ def test_statistics_and_medallion_files(lake, mounter):
     lake.put("st/f.csv", b"abc")
     with mounter(lake.source, lake.opts()) as m:
         assert open(m.path("bronze", "st", "f.csv"), "rb").read() == b"abc"
-        stats = dict(l.split("\t", 1) for l in open(m.path(".medallion", "stats")).read().splitlines())
-        assert stats["store"] == lake.kind
-        assert int(stats["bytes_read"]) >= 3
+        st = stats(m)
+        assert st["store"] == lake.kind
+        assert st["bytes_read"] >= 3
         assert open(m.path(".medallion", "errors")).read() == ""

@@ -1,0 +1,20 @@
+/*
+ * csv_i.h - inside transforms/: the CSV reader with a chosen block size.
+ *
+ * mfs_csv_reader_new() reads in blocks of 256 KiB. The sniffer reads a
+ * sample it already holds, often a few KiB, many times over: it sizes the
+ * block to the sample. The fuzz target uses tiny blocks so that records
+ * cross block boundaries and the buffer grows on small inputs.
+ */
+#ifndef MFS_CSV_I_H
+#define MFS_CSV_I_H
+
+#include "reader.h"
+
+/* Smallest block; smaller requests are rounded up to it. */
+#define MFS_CSV_MIN_BLOCK 64
+
+int mfs_csv_reader_open(struct mfs_source *src, const struct mfs_csv_dialect *d, size_t block,
+			struct mfs_reader **out);
+
+#endif
