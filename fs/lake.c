@@ -752,6 +752,81 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 	return err;
 }
 
+static struct mfs_node *entry_node(struct mfs_lake *lake, struct mfs_node *p,
+				   const struct mfs_dirent *e, double when);
+
+struct sibling_job {
+	struct mfs_lake *lake;
+	uint64_t parent;
+	char *name;
+};
+
+static void sibling_run(void *arg)
+{
+	struct sibling_job *j = arg;
+	struct mfs_lake *lake = j->lake;
+	const struct mfs_dirent *e;
+	struct mfs_node *p, *n;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	p = mfs_nodes_get(&lake->nodes, j->parent);
+	e = p && p->list ? dirlist_find(p->list, j->name) : NULL;
+	n = e ? entry_node(lake, p, e, p->list->fetched) : NULL;
+	if (n && !silver_fresh(n)) {
+		/* The result lives in the cache even if the node goes away. */
+		n->refs++;
+		(void)silver_materialize(lake, n, NULL, NULL);
+		mfs_nodes_unref(&lake->nodes, n);
+	} else if (n) {
+		n->refs++;
+		mfs_nodes_unref(&lake->nodes, n); /* frees it if nobody knows it */
+	}
+	pthread_mutex_unlock(&lake->nodes.lock);
+	free(j->name);
+	free(j);
+}
+
+/*
+ * Lock held. Stats of two different files of one silver directory within
+ * two seconds, each needing a transform, look like `ls -l`: compute the
+ * rest of the directory in parallel on the pool instead of one stat at a
+ * time. A single stat still runs exactly one transform.
+ */
+static void maybe_queue_siblings(struct mfs_lake *lake, struct mfs_node *n)
+{
+	struct mfs_node *p = n->parent;
+	double now = mfs_now();
+	size_t i;
+
+	if (!p || p->kind != MFS_NODE_SILVER_DIR || !p->list)
+		return;
+	if (now - p->stat_hint > 2.0 || p->siblings_for == p->list) {
+		p->stat_hint = now;
+		return;
+	}
+	p->siblings_for = p->list;
+	for (i = 0; i < p->list->n; i++) {
+		const struct mfs_dirent *e = &p->list->e[i];
+		struct mfs_node *c = mfs_nodes_child(&lake->nodes, p, e->name);
+		struct sibling_job *j;
+
+		if (e->is_dir || c == n || (c && silver_fresh(c)))
+			continue;
+		j = calloc(1, sizeof(*j));
+		if (!j || !(j->name = strdup(e->name))) {
+			free(j);
+			return;
+		}
+		j->lake = lake;
+		j->parent = p->ino;
+		if (mfs_lake_submit(lake, sibling_run, j)) {
+			free(j->name);
+			free(j);
+			return;
+		}
+	}
+}
+
 int mfs_lake_would_transform(struct mfs_lake *lake, uint64_t ino, enum mfs_lake_op op)
 {
 	struct mfs_node *n;
@@ -994,8 +1069,11 @@ int mfs_lake_getattr(struct mfs_lake *lake, uint64_t ino, struct mfs_attr *out)
 	}
 	if (n->kind == MFS_NODE_BRONZE_FILE)
 		err = file_revalidate(lake, n);
-	else if (n->kind == MFS_NODE_SILVER_FILE || n->kind == MFS_NODE_REJECTS_FILE)
+	else if (n->kind == MFS_NODE_SILVER_FILE || n->kind == MFS_NODE_REJECTS_FILE) {
+		if (n->kind == MFS_NODE_SILVER_FILE && !silver_fresh(n))
+			maybe_queue_siblings(lake, n);
 		err = silver_materialize(lake, n, NULL, NULL);
+	}
 	if (!err)
 		fill_attr(lake, n, out);
 out:

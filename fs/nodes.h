@@ -67,6 +67,8 @@ struct mfs_node {
 	/* directories: the last listing, shared with open directory handles */
 	struct mfs_dirlist *list; /* protected by nodes->lock */
 	int listing;              /* a listing of this node is being fetched */
+	double stat_hint;         /* silver dirs: when a stat last had to transform a child */
+	const void *siblings_for; /* silver dirs: the listing whose files were all queued */
 
 	struct mfs_node *next_ino;  /* hash chains */
 	struct mfs_node *next_name;

@@ -27,6 +27,15 @@
  * again from its start. Re-parsing costs at most as much as the bytes read,
  * so the work stays linear, also for fields of many megabytes and for
  * sources that return a few bytes per read.
+ *
+ * A record may hold at most MFS_CSV_MAX_RECORD bytes, so that one stray
+ * quote cannot pull a whole object into memory. A longer record that spans
+ * lines inside quotes is cut at its first line end, as a malformed record
+ * ("unterminated quoted field"), and reading goes on with the next line; a
+ * single line that long fails the read (-EFBIG). Both depend only on the
+ * bytes, never on how the source splits them into reads: the limit is
+ * checked on the record as it would be without it, whether it was seen
+ * whole or only a part longer than the limit was.
  */
 #include "reader.h"
 

@@ -56,6 +56,9 @@ int mfs_dedupe_new(enum mfs_dedupe_mode mode, uint64_t nrows, size_t budget, con
 		   struct mfs_dedupe **out);
 /* 1 when mfs_dedupe_add() answers at once. */
 int mfs_dedupe_streaming(const struct mfs_dedupe *d);
+/* Optional: start loading what mfs_dedupe_add() of @h will touch, a few
+ * rows ahead, so that table lookups overlap instead of stalling in turn. */
+void mfs_dedupe_prefetch(const struct mfs_dedupe *d, XXH128_hash_t h);
 /* Row @idx (increasing) hashes to @h. Streaming: 1 when a duplicate of an
  * earlier row, 0 when first. Otherwise 0. -errno on failure. */
 int mfs_dedupe_add(struct mfs_dedupe *d, uint64_t idx, XXH128_hash_t h);

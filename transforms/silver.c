@@ -1467,20 +1467,79 @@ static int check_row(struct run *R, const struct srec *sr, int *warned)
 	return 0;
 }
 
-static int pass2(struct run *R)
-{
-	struct mfs_dedupe *dd = NULL;
-	struct srec sr;
-	uint64_t idx = 0;
-	int r, streaming = 1;
-	char why[256];
+/*
+ * Rows wait in a batch of PEND before dedupe sees them, their table slots
+ * prefetched, so the cache misses of a batch overlap. A streaming batch's
+ * formatted rows sit at the end of the output buffer; the duplicates among
+ * them are cut out when the batch is decided.
+ */
+#define PEND 32
 
-	if (R->steps.dedupe) {
-		r = mfs_dedupe_new(R->nkey ? MFS_DEDUPE_LAST : MFS_DEDUPE_FIRST, R->nspilled,
-				   DEDUPE_BUDGET, R->tmpdir, &dd);
+struct pend {
+	size_t start;       /* of the row in R->out (streaming) */
+	uint64_t idx;
+	XXH128_hash_t h;
+};
+
+struct batch {
+	struct mfs_dedupe *dd;
+	int streaming;
+	struct pend p[PEND];
+	size_t n;
+};
+
+static int batch_flush(struct run *R, struct batch *b)
+{
+	size_t i, w = b->n ? b->p[0].start : 0;
+	int r;
+
+	for (i = 0; i < b->n; i++) {
+		size_t end = i + 1 < b->n ? b->p[i + 1].start : R->out.len;
+
+		r = mfs_dedupe_add(b->dd, b->p[i].idx, b->p[i].h);
 		if (r < 0)
 			return r;
-		streaming = mfs_dedupe_streaming(dd);
+		if (!b->streaming)
+			continue;
+		if (r == 0) {
+			if (w != b->p[i].start)
+				memmove(R->out.p + w, R->out.p + b->p[i].start, end - b->p[i].start);
+			w += end - b->p[i].start;
+			R->res->rows_out++;
+		}
+	}
+	if (b->streaming && b->n)
+		R->out.len = w;
+	b->n = 0;
+	return ob_maybe_flush(&R->out);
+}
+
+static int batch_add(struct run *R, struct batch *b, size_t start, uint64_t idx, XXH128_hash_t h)
+{
+	mfs_dedupe_prefetch(b->dd, h);
+	b->p[b->n].start = start;
+	b->p[b->n].idx = idx;
+	b->p[b->n].h = h;
+	if (++b->n == PEND)
+		return batch_flush(R, b);
+	return 0;
+}
+
+static int pass2(struct run *R)
+{
+	struct batch b = { 0 };
+	struct srec sr;
+	uint64_t idx = 0;
+	int r;
+	char why[256];
+
+	b.streaming = 1;
+	if (R->steps.dedupe) {
+		r = mfs_dedupe_new(R->nkey ? MFS_DEDUPE_LAST : MFS_DEDUPE_FIRST, R->nspilled,
+				   DEDUPE_BUDGET, R->tmpdir, &b.dd);
+		if (r < 0)
+			return r;
+		b.streaming = mfs_dedupe_streaming(b.dd);
 	}
 	if ((r = mfs_spill_rewind(R->spill)) < 0)
 		goto out;
@@ -1515,7 +1574,7 @@ static int pass2(struct run *R)
 				reject(R, sr.line, "null key", raw, n);
 				continue;
 			}
-			if ((r = mfs_dedupe_add(dd, my, key_hash(R))) < 0)
+			if ((r = batch_add(R, &b, 0, my, key_hash(R))) < 0)
 				goto out;
 			continue;
 		}
@@ -1525,33 +1584,35 @@ static int pass2(struct run *R)
 			r = R->out.err;
 			goto out;
 		}
-		if (dd) {
-			r = mfs_dedupe_add(dd, my, XXH3_128bits(R->out.p + start, R->out.len - start));
-			if (r < 0)
-				goto out;
-			if (!streaming || r == 1) {
+		if (b.dd) {
+			XXH128_hash_t h = XXH3_128bits(R->out.p + start, R->out.len - start);
+
+			if (!b.streaming)
 				R->out.len = start;
-				continue;
-			}
+			if ((r = batch_add(R, &b, start, my, h)) < 0)
+				goto out;
+			continue;
 		}
 		R->res->rows_out++;
-		if ((r = ob_maybe_flush(&R->out)) < 0 || (r = ob_maybe_flush(&R->rej)) < 0)
+		if ((r = ob_maybe_flush(&R->out)) < 0)
 			goto out;
 	}
 	if (r < 0)
 		goto out;
 	r = 0;
-	if (!dd)
+	if (!b.dd)
 		goto out;
-	if (!streaming) {
+	if ((r = batch_flush(R, &b)) < 0)
+		goto out;
+	if (!b.streaming) {
 		/* Pass 3: the survivors, in file order. */
-		if ((r = mfs_dedupe_finish(dd)) < 0)
+		if ((r = mfs_dedupe_finish(b.dd)) < 0)
 			goto out;
 		if ((r = mfs_spill_rewind(R->spill)) < 0)
 			goto out;
 		idx = 0;
 		while ((r = read_spilled(R, &sr)) == 1) {
-			if (!mfs_dedupe_keep(dd, idx++))
+			if (!mfs_dedupe_keep(b.dd, idx++))
 				continue;
 			if (convert_row(R, NULL, 0) < 0) {
 				r = -EPROTO;
@@ -1566,9 +1627,9 @@ static int pass2(struct run *R)
 			goto out;
 		r = 0;
 	}
-	R->res->duplicates_removed = mfs_dedupe_removed(dd);
+	R->res->duplicates_removed = mfs_dedupe_removed(b.dd);
 out:
-	mfs_dedupe_free(dd);
+	mfs_dedupe_free(b.dd);
 	return r;
 }
 
@@ -1594,9 +1655,9 @@ static int open_input(struct run *R, struct mfs_source *in)
 {
 	struct borrow_src *b;
 	struct mfs_source *s, *t;
-	const char *sample;
-	size_t len, i;
-	int r, at_eof;
+	const char *sample = NULL;
+	size_t len = 0, i;
+	int r, at_eof = 0;
 	enum mfs_in_format fmt = R->input->format;
 
 	b = calloc(1, sizeof(*b));

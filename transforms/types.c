@@ -121,6 +121,42 @@ int mfs_num_parse(const char *s, size_t n, int decimal_comma, int flags, struct 
 
 	if (n == 0 || n > NUM_MAX)
 		return -1;
+	/* Fast path: plain digits, optionally with a fraction (most values). */
+	if (is_digit(*p) && n <= 18 && (*p != '0' || n == 1 || p[1] == dsep)) {
+		const char *dot = NULL;
+
+		for (q = p; q < e; q++) {
+			if (is_digit(*q))
+				m = m * 10 + (uint64_t)(*q - '0');
+			else if (*q == dsep && !dot && q + 1 < e)
+				dot = q;
+			else
+				break;
+		}
+		if (q == e) {
+			out->kind = dot ? MFS_NUM_DEC : MFS_NUM_INT;
+			out->v = (__int128)m;
+			out->scale = dot ? (int)(e - dot - 1) : 0;
+			out->currency = 0;
+			out->leading_zero = 0;
+			/* significant integer digits: "0.5" has none */
+			out->int_digits = (m == 0 || (*p == '0')) ? 0 : (int)((dot ? dot : e) - p);
+			if (flags & MFS_NUM_WANT_DOUBLE) {
+				double d = (double)m;
+
+				/* n <= 18 digits but m may exceed 2^53: exact only below */
+				if (m < (1ull << 53))
+					out->d = out->scale ? d / pow10_dbl[out->scale] : d;
+				else
+					goto slow;
+			} else {
+				out->d = 0;
+			}
+			return 0;
+		}
+slow:
+		m = 0;
+	}
 	/* Fast reject: a number starts with a digit, sign, point, '(' or a currency sign. */
 	if (!is_digit(*p) && *p != '-' && *p != '+' && *p != '.' && *p != ',' && *p != '(' &&
 	    *p != '$' && (unsigned char)*p < 0xc2 && !(flags & MFS_NUM_ALLOW_SPECIAL))
@@ -393,31 +429,47 @@ static const char *const month_names[] = { "january", "february", "march",     "
 static int month_name(const char **pp, const char *e)
 {
 	const char *p = *pp, *w = p;
-	size_t n;
+	size_t n, i, fl;
+	const char *full;
+	uint32_t k;
 	int m;
 
 	while (p < e && ((*p | 32) >= 'a' && (*p | 32) <= 'z'))
 		p++;
 	n = (size_t)(p - w);
-	if (n < 3)
+	if (n < 3 || n > 9)
 		return -1;
-	for (m = 0; m < 12; m++) {
-		const char *full = month_names[m];
-		size_t fl = strlen(full), i;
-
-		if (n != 3 && n != fl && !(m == 8 && n == 4))
-			continue;
-		for (i = 0; i < n; i++)
-			if (lower(w[i]) != full[i])
-				break;
-		if (i == n) {
-			if (p < e && *p == '.')
-				p++;
-			*pp = p;
-			return m + 1;
-		}
+	k = (uint32_t)(w[0] | 32) << 16 | (uint32_t)(w[1] | 32) << 8 | (uint32_t)(w[2] | 32);
+	switch (k) {
+	case 0x6a616e: m = 1; break;  /* jan */
+	case 0x666562: m = 2; break;  /* feb */
+	case 0x6d6172: m = 3; break;  /* mar */
+	case 0x617072: m = 4; break;  /* apr */
+	case 0x6d6179: m = 5; break;  /* may */
+	case 0x6a756e: m = 6; break;  /* jun */
+	case 0x6a756c: m = 7; break;  /* jul */
+	case 0x617567: m = 8; break;  /* aug */
+	case 0x736570: m = 9; break;  /* sep */
+	case 0x6f6374: m = 10; break; /* oct */
+	case 0x6e6f76: m = 11; break; /* nov */
+	case 0x646563: m = 12; break; /* dec */
+	default: return -1;
 	}
-	return -1;
+	full = month_names[m - 1];
+	fl = strlen(full);
+	if (n != 3 && !(m == 9 && n == 4)) {
+		if (n != fl)
+			return -1;
+		for (i = 3; i < n; i++)
+			if (lower(w[i]) != full[i])
+				return -1;
+	} else if (n == 4 && lower(w[3]) != 't') {
+		return -1;
+	}
+	if (p < e && *p == '.')
+		p++;
+	*pp = p;
+	return m;
 }
 
 static int skip_spaces(const char **pp, const char *e)
