@@ -766,7 +766,7 @@ static void drops_done(struct cache_env *ce)
 /* Inside @txn: whether @id is still a complete entry. */
 static bool id_live(struct cache_env *ce, MDB_txn *txn, uint64_t id)
 {
-	uint8_t idk[8];
+	uint8_t idk[8] = { 0 };
 	MDB_val k = mkval(idk, 8), d;
 
 	put_be64(idk, id);
@@ -1262,7 +1262,7 @@ static int idvec_push(struct idvec *iv, uint64_t id)
 /* Inside @txn: whether @id has a live or pending record. */
 static bool id_owned(struct cache_env *ce, MDB_txn *txn, uint64_t id)
 {
-	uint8_t idk[8];
+	uint8_t idk[8] = { 0 };
 	MDB_val k = mkval(idk, 8), d;
 
 	put_be64(idk, id);
