@@ -275,6 +275,15 @@ def stats(mount):
 
 def run_daemon(args, env, timeout=30):
     """Run medallionfs to completion (mount-time failures), returning (rc, stderr)."""
-    p = subprocess.run([MEDALLIONFS] + args, env=env, stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=timeout)
-    return p.returncode, p.stderr.decode(errors="replace")
+    proc = subprocess.Popen([MEDALLIONFS] + args, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # it mounted although the test expected a refusal: never leave that behind
+        if len(args) > 1 and os.path.ismount(args[1]):
+            subprocess.run(["fusermount3", "-u", "-z", args[1]])
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc.returncode, err.decode(errors="replace")

@@ -33,8 +33,8 @@ def test_help_and_version():
 
 @pytest.mark.parametrize("opt,word", [("writable", "writable"), ("publish", "publish"),
                                       ("publish=s3://x/y", "publish"),
-                                      ("pipeline=/x.ini", "pipeline"),
-                                      ("cache_dir=/tmp/x", "cache_dir"),
+                                      ("cache_size=1k", "cache_size"),
+                                      ("max_prefetch=12x", "max_prefetch"),
                                       ("bogus_option", "bogus_option"),
                                       ("metadata_ttl=abc", "metadata_ttl"),
                                       ("retries=-1", "retries")])
@@ -45,6 +45,15 @@ def test_unimplemented_and_bad_options_refused(tmp_path, opt, word):
                          base_env(str(tmp_path)))
     assert rc == 2
     assert word in one_line(err)
+    assert not os.path.ismount(tmp_path / "mp")
+
+
+def test_missing_pipeline_file_refused(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "mp").mkdir()
+    rc, err = run_daemon([str(tmp_path / "src"), str(tmp_path / "mp"), "-f", "-o",
+                          "pipeline=%s" % (tmp_path / "nope.ini")], base_env(str(tmp_path)))
+    assert rc == 1 and "nope.ini" in one_line(err)
     assert not os.path.ismount(tmp_path / "mp")
 
 
