@@ -19,17 +19,22 @@
  * tracking strings, escapes and brackets just enough to see where an element
  * starts (its line; its raw text is copied from there) and where it ends;
  * yajl is fed up to that end and no further, and its callbacks build the
- * record. yajl does all the validating: where the scanner and yajl could
- * disagree the JSON is invalid and yajl says so first. A syntax error ends an
- * array (there is no telling where the next element starts); a bad element
- * that parses (a number, a too-deep object) is skipped by yajl as it goes on.
- * JSON Lines need no scanner: a newline is never inside a valid JSON value,
- * so each line gets its own yajl handle, and a bad line spoils only itself.
+ * record. yajl does all the validating; the scanner and yajl can only
+ * disagree on invalid JSON, which yajl then fails on, and the failure is
+ * pinned down without yajl's error offset (which depends on how its input
+ * was cut): bytes between elements are fed one at a time, so the failing
+ * byte is known, and an element that fails is scanned on to its end without
+ * yajl, so its raw text is whole. Records are thus the same whatever the
+ * block boundaries (the fuzz target checks it). A syntax error ends an array
+ * (there is no telling where the next element starts); an element that
+ * parses but is no record (a number, a too-deep object) is skipped by yajl
+ * as it goes on. JSON Lines need no scanner: a newline is never inside a
+ * valid JSON value, so each line gets its own yajl handle, and a bad line
+ * spoils only itself.
  */
 #include "json_i.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,8 +85,8 @@ struct json_reader {
 	unsigned char had_key[MFS_JSON_MAX_DEPTH + 2];
 	unsigned char first[MFS_JSON_MAX_DEPTH + 2]; /* JSON text: nothing yet at this level */
 	int rel;              /* containers open in the record, its object being 1 */
-	int cap;              /* level of the array being kept as JSON text, or 0 */
-	size_t cap_field;
+	int keep;             /* level of the array being kept as JSON text, or 0 */
+	size_t keep_field;    /* its field */
 	int after_key;        /* JSON text: a key was written, its value comes next */
 	int ready;            /* the record's value is complete */
 	int has_error;
@@ -115,9 +120,9 @@ static int is_ws(unsigned char c)
 static void fail_rec(struct json_reader *r, const char *why)
 {
 	/* A malformed record keeps whole fields only: drop a half-kept array. */
-	if (r->cap) {
-		r->njf = r->cap_field;
-		r->cap = 0;
+	if (r->keep) {
+		r->njf = r->keep_field;
+		r->keep = 0;
 	}
 	if (r->has_error)
 		return;
@@ -157,19 +162,13 @@ static int put_to(struct json_reader *r, struct mfs_buf *b, const void *p, size_
 
 	if (n > r->max_record || used > r->max_record - n) {
 		fail_too_large(r);
-		goto fail;
+		return -1;
 	}
 	if (mfs_buf_append(b, p, n)) {
 		r->fatal = -ENOMEM;
-		goto fail;
+		return -1;
 	}
 	return 0;
-fail:
-	if (r->cap) {
-		r->njf = r->cap_field;
-		r->cap = 0;
-	}
-	return -1;
 }
 
 static int put(struct json_reader *r, const void *p, size_t n)
@@ -337,7 +336,7 @@ static int on_scalar(struct json_reader *r, enum mfs_field_kind kind, const unsi
 	}
 	if (r->has_error)
 		return cont(r);
-	if (r->cap) {
+	if (r->keep) {
 		if (json_sep(r) ||
 		    (kind == MFS_FIELD_TEXT ? put_text(r, &r->arena, s, n, 1) : put(r, s, n)))
 			return stop(r);
@@ -396,12 +395,12 @@ static int on_start(struct json_reader *r, int is_map)
 		fail_rec(r, why);
 	}
 	/* The comma goes by the enclosing level, so before rel moves on. */
-	if (!r->has_error && r->cap && !json_sep(r))
+	if (!r->has_error && r->keep && !json_sep(r))
 		put(r, is_map ? "{" : "[", 1);
 	r->rel++;
 	if (r->has_error || r->fatal)
 		return stop(r);
-	if (r->cap) {
+	if (r->keep) {
 		r->first[r->rel] = 1;
 		return 1;
 	}
@@ -412,8 +411,8 @@ static int on_start(struct json_reader *r, int is_map)
 			r->njf--;
 			return stop(r);
 		}
-		r->cap = r->rel;
-		r->cap_field = r->njf - 1;
+		r->keep = r->rel;
+		r->keep_field = r->njf - 1;
 		r->first[r->rel] = 1;
 		r->after_key = 0;
 		return 1;
@@ -431,12 +430,12 @@ static int on_end(struct json_reader *r, int is_map)
 		return 1; /* the outer array of MFS_JSON_ARRAY */
 	r->rel--;
 	if (!r->has_error) {
-		if (r->cap) {
+		if (r->keep) {
 			if (put(r, is_map ? "}" : "]", 1))
 				return stop(r);
-			if (level == r->cap) {
-				field_end(r, r->cap_field);
-				r->cap = 0;
+			if (level == r->keep) {
+				field_end(r, r->keep_field);
+				r->keep = 0;
 			}
 		} else if (level > 1 && !r->had_key[level]) {
 			/* {"a":{}}: keep the key, as an empty object */
@@ -481,7 +480,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t n)
 
 	if (r->has_error)
 		return cont(r);
-	if (r->cap) {
+	if (r->keep) {
 		if (json_sep(r) || put_text(r, &r->arena, s, n, 1) || put(r, ":", 1))
 			return stop(r);
 		r->after_key = 1;
@@ -530,7 +529,7 @@ static void rec_reset(struct json_reader *r)
 	}
 	r->njf = 0;
 	r->rel = 0;
-	r->cap = 0;
+	r->keep = 0;
 	r->after_key = 0;
 	r->ready = 0;
 	r->has_error = 0;
@@ -618,8 +617,7 @@ static void yajl_reason(struct json_reader *r)
 	n = strlen(m);
 	while (n && (m[n - 1] == '\n' || m[n - 1] == '.'))
 		n--;
-	fail_rec(r, "");
-	r->has_error = 1;
+	fail_rec(r, "invalid JSON"); /* for what it drops; the reason is overwritten */
 	snprintf(r->reason, sizeof(r->reason), "invalid JSON: %.*s", (int)n, m);
 	if (msg)
 		yajl_free_error(r->h, msg);
@@ -693,8 +691,6 @@ static void line_feed(struct json_reader *r, const char *p, size_t n)
 /* 1: a record; 0: the line was blank. */
 static int line_finish(struct json_reader *r)
 {
-	int ret = 0;
-
 	r->line_open = 0;
 	if (!r->nonblank) {
 		r->base.skipped_lines++;
@@ -714,8 +710,7 @@ static int line_finish(struct json_reader *r)
 	r->h = NULL;
 	r->nonblank = 0;
 	r->line_failed = 0;
-	ret = 1;
-	return ret;
+	return 1;
 }
 
 static int lines_next(struct json_reader *r)
@@ -819,20 +814,13 @@ static int array_feed_between(struct json_reader *r, size_t from, size_t to, uin
 }
 
 /* The bytes the scanner must look at inside a string, a scalar, a container. */
-static unsigned char stop_str[256], stop_scalar[256], stop_cont[256];
-static pthread_once_t stop_once = PTHREAD_ONCE_INIT;
-
-static void stop_tables_init(void)
-{
-	const char *p;
-
-	for (p = "\"\\\n"; *p; p++)
-		stop_str[(unsigned char)*p] = 1;
-	for (p = " \t\r\n\v\f,]"; *p; p++)
-		stop_scalar[(unsigned char)*p] = 1;
-	for (p = "\"{}[]\n"; *p; p++)
-		stop_cont[(unsigned char)*p] = 1;
-}
+static const unsigned char stop_str[256] = { ['"'] = 1, ['\\'] = 1, ['\n'] = 1 };
+static const unsigned char stop_scalar[256] = {
+	[' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, [','] = 1, [']'] = 1,
+};
+static const unsigned char stop_cont[256] = {
+	['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, ['\n'] = 1,
+};
 
 static void elem_begin(struct json_reader *r)
 {
@@ -1111,7 +1099,6 @@ int mfs_json_reader_new(struct mfs_source *src, enum mfs_json_shape shape,
 	*out = NULL;
 	if (!src || (shape != MFS_JSON_LINES && shape != MFS_JSON_ARRAY))
 		return -EINVAL;
-	pthread_once(&stop_once, stop_tables_init);
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
