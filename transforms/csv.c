@@ -3,12 +3,13 @@
  * in any of the dialects dialect.c finds.
  *
  * Quoting follows RFC 4180 (delimiters, line ends and doubled quotes inside
- * quotes), leniently where files break it, as DuckDB does with strict mode
- * off and Python's csv module does: a quote inside an unquoted field is an
- * ordinary character, and text after a closing quote (`"5" inch`) is kept
- * up to the next delimiter (`5 inch`). A quote still open at the end of the
- * input makes the record malformed ("unterminated quoted field"); its fields
- * and raw text run to the end. Lines end in LF, CR or CRLF, mixed freely.
+ * quotes), leniently where files break it: a quote inside an unquoted field
+ * is an ordinary character (DuckDB with strict mode off), and text after a
+ * closing quote is kept up to the next delimiter, `"5" inch` giving `5 inch`
+ * (Python's csv module gives the same for all of these). A quote still open
+ * at the end of the input makes the record malformed ("unterminated quoted
+ * field"); its last field and raw text run to the end, without the final
+ * line end. Lines end in LF, CR or CRLF, mixed freely.
  * Blank lines and comment lines are not records; they, and the dialect's
  * preamble lines, are counted in skipped_lines. Rows keep the number of
  * fields they have: deciding what a ragged row means is silver's job.
@@ -86,6 +87,9 @@ struct csv_reader {
 	size_t cap, pos, end;   /* unparsed data is buf[pos, end) */
 	int eof;                /* the source has ended: nothing beyond end */
 	uint64_t line;          /* line number of buf[pos] */
+	size_t max_record;
+	int cut;                /* the record at pos is too long: cut it at its
+				   first line end inside quotes */
 	struct scan unq;        /* delimiter, CR, LF */
 	struct scan inq;        /* quote, CR, LF */
 	struct mfs_record rec;
@@ -199,6 +203,23 @@ static int scr_append(struct csv_reader *c, size_t fi, int *started, const char 
 	return e > s ? mfs_buf_append(&c->scratch, s, (size_t)(e - s)) : 0;
 }
 
+static int too_long(struct csv_reader *c)
+{
+	mfs_set_error("CSV line %llu: a record longer than %zu bytes",
+		      (unsigned long long)c->line, c->max_record);
+	return -EFBIG;
+}
+
+/* Length of the line [p, q) without its line end. */
+static size_t line_len(const char *p, const char *q)
+{
+	if (q > p && q[-1] == '\n')
+		q--;
+	if (q > p && q[-1] == '\r')
+		q--;
+	return (size_t)(q - p);
+}
+
 /*
  * A physical line of the preamble, a blank or a comment line: consume it
  * with its line end, whatever it holds (quotes included).
@@ -221,6 +242,8 @@ static int skip_line(struct csv_reader *c)
 	} else {
 		q++;
 	}
+	if (line_len(p, q) > c->max_record)
+		return too_long(c);
 	c->pos = (size_t)(q - c->buf);
 	c->line++;
 	c->r.skipped_lines++;
@@ -289,7 +312,7 @@ static int parse_record(struct csv_reader *c)
 
 			for (;;) {
 				t = scan_next(&c->inq, q, e);
-				if (t == e)
+				if (t == e || (c->cut && (unsigned char)*t != quote))
 					break;
 				if (*t == '\n') {
 					nl++;
@@ -312,16 +335,25 @@ static int parse_record(struct csv_reader *c)
 				}
 				break;
 			}
-			if (t == e) {
-				if (!c->eof)
+			if (t == e || (unsigned char)*t != quote) {
+				if (t == e && !c->eof)
 					return P_MORE;
-				/* Still open at the end of the input. */
-				re = e;
-				if (re > rs && re[-1] == '\n')
-					re--;
-				if (re > rs && re[-1] == '\r')
-					re--;
-				/* The line end stripped is after any doubled quote: seg <= re. */
+				if (t == e) {
+					/* Still open at the end of the input. */
+					re = rs + line_len(rs, e);
+					next = e;
+				} else {
+					/* Cut at its first line end (too long). */
+					re = t;
+					next = t + 1;
+					if (*t == '\r') {
+						if (next == e && !c->eof)
+							return P_MORE;
+						if (next < e && *next == '\n')
+							next++;
+					}
+				}
+				/* Any line end left out is after the last doubled quote: seg <= re. */
 				if (in_scr && (r = scr_append(c, nf, &in_scr, seg, re)))
 					return r;
 				*f = (struct mfs_field){ cs, (size_t)(re - cs), MFS_FIELD_TEXT, 1, NULL, 0 };
@@ -329,7 +361,6 @@ static int parse_record(struct csv_reader *c)
 					f->len = c->scratch.len - c->scr[c->nscr - 1].off;
 				nf++;
 				err = "unterminated quoted field";
-				next = e;
 				break;
 			}
 			/* t is the closing quote. */
@@ -478,6 +509,14 @@ static int csv_step(struct csv_reader *c, int header_only)
 		if (r == P_SKIP)
 			continue;
 		if (r == P_MORE) {
+			/* What is there is longer than a record may be (the
+			 * unparsed data may end in the CR of a CRLF). */
+			if (c->end - c->pos > c->max_record + 1) {
+				if (c->cut)
+					return too_long(c);
+				c->cut = 1;
+				continue;
+			}
 			if ((r = refill(c)))
 				return r;
 			continue;
@@ -486,6 +525,16 @@ static int csv_step(struct csv_reader *c, int header_only)
 			return 0;
 		if (r < 0)
 			return r;
+		if (c->rec.raw_len > c->max_record) {
+			if (c->cut)
+				return too_long(c);
+			/* Seen whole, but too long: again from its start, cut. */
+			c->pos = (size_t)(c->rec.raw - c->buf);
+			c->line = c->rec.line;
+			c->cut = 1;
+			continue;
+		}
+		c->cut = 0;
 		if (c->state == S_BODY)
 			return 1;
 		if ((r = save_header(c)))
@@ -526,7 +575,7 @@ static const struct mfs_reader_ops csv_ops = {
  * quote a line end, the same character twice).
  */
 int mfs_csv_reader_open(struct mfs_source *src, const struct mfs_csv_dialect *d, size_t block,
-			struct mfs_reader **out)
+			size_t max_record, struct mfs_reader **out)
 {
 	struct csv_reader *c = NULL;
 	int r;
@@ -551,6 +600,7 @@ int mfs_csv_reader_open(struct mfs_source *src, const struct mfs_csv_dialect *d,
 	c->state = S_PREAMBLE;
 	c->preamble_left = d->skip_lines;
 	c->line = 1;
+	c->max_record = max_record ? max_record : MFS_CSV_MAX_RECORD;
 	c->cap = block < MFS_CSV_MIN_BLOCK ? MFS_CSV_MIN_BLOCK : block;
 	if (c->cap > SIZE_MAX / 4) {
 		r = -ENOMEM;
@@ -576,5 +626,5 @@ out:
 int mfs_csv_reader_new(struct mfs_source *src, const struct mfs_csv_dialect *d,
 		       struct mfs_reader **out)
 {
-	return mfs_csv_reader_open(src, d, CSV_BLOCK, out);
+	return mfs_csv_reader_open(src, d, CSV_BLOCK, 0, out);
 }

@@ -3,7 +3,7 @@
  * and the buffered, unlinked temp files it and silver spill to.
  *
  * DESIGN: one open-addressing table of (hash, row) entries, linear probing,
- * at most half full. If the table for every row fits the budget it lives
+ * at most two thirds full. If the table for every row fits the budget it lives
  * for the whole file: FIRST answers per row (the caller streams), LAST
  * keeps the newest row per hash and marks survivors in a bitmap. Otherwise
  * the entries are written to 2^k partition files by the hash's top bits
@@ -247,67 +247,117 @@ void mfs_spill_close(struct mfs_spill *s)
 
 /* ---- the hash table ---- */
 
+/*
+ * Open addressing with linear probing, 1.5 slots per row, home slot by
+ * "fastrange" (no power-of-two rounding: the table is the biggest memory
+ * of a run). Memory comes zeroed (a big table straight from mmap, cleared
+ * lazily by the kernel and backed by huge pages where it can), so zero is
+ * "empty": entries keep the row as idx + 1, and a hash of all zero bits
+ * is stored as (1, 0) - an extra collision of probability 2^-128.
+ * FIRST-wins tables while streaming need no row: 16-byte entries.
+ */
 struct entry {
 	uint64_t lo, hi;
-	uint64_t idx; /* UINT64_MAX: empty */
+	uint64_t idx1; /* row + 1; 0: empty (wide entries only) */
 };
 
 struct table {
-	struct entry *e;
-	uint64_t mask;
+	char *mem;
+	size_t bytes;    /* of the mapping (0: from calloc) */
+	char *e;
+	uint64_t cap;
+	size_t esize;    /* 16 or 24 */
 };
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-static int table_init(struct table *t, uint64_t n)
+static uint64_t table_cap(uint64_t n)
 {
-	uint64_t cap = 16;
-	size_t bytes;
-	void *mem = NULL;
+	return n + n / 2 + 16;
+}
 
-	while (cap < n * 2)
-		cap <<= 1;
-	bytes = cap * sizeof(*t->e);
-	/* Every row touches a random slot: huge pages spare a TLB miss per row. */
+static int table_init(struct table *t, uint64_t n, size_t esize)
+{
+	size_t bytes;
+
+	memset(t, 0, sizeof(*t));
+	t->cap = table_cap(n);
+	t->esize = esize;
+	bytes = t->cap * esize;
 	if (bytes >= 2 * HUGE_PAGE) {
-		if (posix_memalign(&mem, HUGE_PAGE, bytes) != 0)
-			mem = NULL;
-		else
-			madvise(mem, bytes, MADV_HUGEPAGE);
+		size_t map = bytes + HUGE_PAGE;
+		char *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uintptr_t a;
+
+		if (m == MAP_FAILED)
+			return -ENOMEM;
+		a = ((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+		t->mem = m;
+		t->bytes = map;
+		t->e = (char *)a;
+		/* Random slots: huge pages spare a TLB miss per row. */
+		madvise(t->e, bytes, MADV_HUGEPAGE);
 	} else {
-		mem = malloc(bytes);
+		t->mem = t->e = calloc(1, bytes);
+		if (!t->e)
+			return -ENOMEM;
 	}
-	t->e = mem;
-	if (!t->e)
-		return -ENOMEM;
-	memset(t->e, 0xff, bytes);
-	t->mask = cap - 1;
 	return 0;
 }
 
 static void table_free(struct table *t)
 {
-	free(t->e);
-	t->e = NULL;
+	if (t->bytes)
+		munmap(t->mem, t->bytes);
+	else
+		free(t->mem);
+	memset(t, 0, sizeof(*t));
 }
 
 static inline uint64_t table_home(const struct table *t, uint64_t lo, uint64_t hi)
 {
-	return (lo ^ (hi >> 17)) & t->mask;
+	return (uint64_t)(((unsigned __int128)(lo ^ (hi >> 17)) * t->cap) >> 64);
 }
 
-/* The entry of @h: found (idx set) or the empty slot to fill. */
-static struct entry *table_slot(struct table *t, uint64_t lo, uint64_t hi)
+static inline struct entry *table_at(const struct table *t, uint64_t i)
+{
+	return (struct entry *)(t->e + i * t->esize);
+}
+
+static inline int entry_empty(const struct table *t, const struct entry *e)
+{
+	return t->esize == 16 ? (e->lo | e->hi) == 0 : e->idx1 == 0;
+}
+
+/* The entry of (@lo, @hi): found, or the empty slot to fill (*@found 0). */
+static struct entry *table_slot(struct table *t, uint64_t lo, uint64_t hi, int *found)
 {
 	uint64_t i = table_home(t, lo, hi);
 
+	if (t->esize == 16 && !(lo | hi))
+		lo = 1;
 	for (;;) {
-		struct entry *e = &t->e[i];
+		struct entry *e = table_at(t, i);
 
-		if (e->idx == UINT64_MAX || (e->lo == lo && e->hi == hi))
+		if (entry_empty(t, e)) {
+			*found = 0;
 			return e;
-		i = (i + 1) & t->mask;
+		}
+		if (e->lo == lo && e->hi == hi) {
+			*found = 1;
+			return e;
+		}
+		if (++i == t->cap)
+			i = 0;
 	}
+}
+
+static inline void entry_set(struct entry *e, uint64_t lo, uint64_t hi)
+{
+	e->lo = lo;
+	e->hi = hi;
+	if (!(lo | hi))
+		e->lo = 1;
 }
 
 /* ---- dedupe ---- */
@@ -328,13 +378,9 @@ struct mfs_dedupe {
 	uint64_t added, removed;
 };
 
-static uint64_t table_bytes(uint64_t n)
+static uint64_t table_bytes(uint64_t n, size_t esize)
 {
-	uint64_t cap = 16;
-
-	while (cap < n * 2)
-		cap <<= 1;
-	return cap * sizeof(struct entry);
+	return table_cap(n) * esize;
 }
 
 int mfs_dedupe_new(enum mfs_dedupe_mode mode, uint64_t nrows, size_t budget, const char *tmpdir,
@@ -349,14 +395,14 @@ int mfs_dedupe_new(enum mfs_dedupe_mode mode, uint64_t nrows, size_t budget, con
 	d->mode = mode;
 	d->nrows = nrows;
 	d->budget = budget;
-	if (table_bytes(nrows) <= budget) {
-		r = table_init(&d->t, nrows);
+	if (table_bytes(nrows, mode == MFS_DEDUPE_FIRST ? 16 : 24) <= budget) {
+		r = table_init(&d->t, nrows, mode == MFS_DEDUPE_FIRST ? 16 : 24);
 		if (r < 0)
 			goto out;
 	} else {
 		/* Partitions small enough that each one's table fits, with a
 		 * quarter to spare for an unlucky spread. */
-		while (bits < 10 && table_bytes((nrows >> bits) + (nrows >> bits) / 4) > budget)
+		while (bits < 10 && table_bytes((nrows >> bits) + (nrows >> bits) / 4, 24) > budget)
 			bits++;
 		d->nparts = 1u << bits;
 		d->part_shift = 64 - bits;
@@ -402,12 +448,13 @@ static inline void bit_clear(uint8_t *b, uint64_t i)
 void mfs_dedupe_prefetch(const struct mfs_dedupe *d, XXH128_hash_t h)
 {
 	if (!d->nparts)
-		__builtin_prefetch(&d->t.e[table_home(&d->t, h.low64, h.high64)], 1);
+		__builtin_prefetch(table_at(&d->t, table_home(&d->t, h.low64, h.high64)), 1);
 }
 
 int mfs_dedupe_add(struct mfs_dedupe *d, uint64_t idx, XXH128_hash_t h)
 {
 	struct entry *e;
+	int found;
 
 	if (idx >= d->nrows)
 		return -EINVAL;
@@ -419,11 +466,11 @@ int mfs_dedupe_add(struct mfs_dedupe *d, uint64_t idx, XXH128_hash_t h)
 		d->part_rows[p]++;
 		return mfs_spill_write(d->parts[p], rec, sizeof(rec));
 	}
-	e = table_slot(&d->t, h.low64, h.high64);
-	if (e->idx == UINT64_MAX) {
-		e->lo = h.low64;
-		e->hi = h.high64;
-		e->idx = idx;
+	e = table_slot(&d->t, h.low64, h.high64, &found);
+	if (!found) {
+		entry_set(e, h.low64, h.high64);
+		if (d->t.esize == 24)
+			e->idx1 = idx + 1;
 		if (d->keep)
 			bit_set(d->keep, idx);
 		return 0;
@@ -431,9 +478,9 @@ int mfs_dedupe_add(struct mfs_dedupe *d, uint64_t idx, XXH128_hash_t h)
 	d->removed++;
 	if (d->mode == MFS_DEDUPE_FIRST)
 		return 1;
-	bit_clear(d->keep, e->idx);
+	bit_clear(d->keep, e->idx1 - 1);
 	bit_set(d->keep, idx);
-	e->idx = idx;
+	e->idx1 = idx + 1;
 	return 0;
 }
 
@@ -451,33 +498,33 @@ int mfs_dedupe_finish(struct mfs_dedupe *d)
 
 		if (!n)
 			continue;
-		r = table_init(&t, n);
+		r = table_init(&t, n, 24);
 		if (r < 0)
 			return r;
 		r = mfs_spill_rewind(d->parts[p]);
 		while (r >= 0 && (r = mfs_spill_read(d->parts[p], 24, &rec)) == 1) {
 			uint64_t v[3];
 			struct entry *e;
+			int found;
 
 			memcpy(v, rec, sizeof(v));
-			e = table_slot(&t, v[0], v[1]);
-			if (e->idx == UINT64_MAX) {
-				e->lo = v[0];
-				e->hi = v[1];
-				e->idx = v[2];
+			e = table_slot(&t, v[0], v[1], &found);
+			if (!found) {
+				entry_set(e, v[0], v[1]);
+				e->idx1 = v[2] + 1;
 			} else {
 				d->removed++;
 				if (d->mode == MFS_DEDUPE_LAST)
-					e->idx = v[2];
+					e->idx1 = v[2] + 1;
 			}
 		}
 		if (r < 0) {
 			table_free(&t);
 			return r;
 		}
-		for (i = 0; i <= t.mask; i++)
-			if (t.e[i].idx != UINT64_MAX)
-				bit_set(d->keep, t.e[i].idx);
+		for (i = 0; i < t.cap; i++)
+			if (table_at(&t, i)->idx1)
+				bit_set(d->keep, table_at(&t, i)->idx1 - 1);
 		table_free(&t);
 		mfs_spill_close(d->parts[p]);
 		d->parts[p] = NULL;

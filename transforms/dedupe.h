@@ -70,4 +70,8 @@ int mfs_dedupe_keep(const struct mfs_dedupe *d, uint64_t idx);
 uint64_t mfs_dedupe_removed(const struct mfs_dedupe *d);
 void mfs_dedupe_free(struct mfs_dedupe *d);
 
+/* The budget silver gives dedupe (64 MiB). Tests lower it, before any run,
+ * to reach the partitioned paths with small inputs. */
+extern size_t mfs_silver_dedupe_budget;
+
 #endif

@@ -180,7 +180,7 @@ static int evaluate(const char *sample, size_t len, int at_eof, struct cand *c)
 
 	if (!src)
 		return -ENOMEM;
-	r = mfs_csv_reader_open(src, &c->d, len + 1, &rd);
+	r = mfs_csv_reader_open(src, &c->d, len + 1, 0, &rd);
 	if (r)
 		goto out;
 	while (n < SNIFF_MAX_ROWS && (r = mfs_reader_next(rd, &rec)) == 1) {
@@ -366,7 +366,7 @@ static int detect_header(const char *sample, size_t len, struct mfs_csv_dialect 
 		return -ENOMEM;
 	probe.header = 0;
 	d->header = 0;
-	r = mfs_csv_reader_open(src, &probe, len + 1, &rd);
+	r = mfs_csv_reader_open(src, &probe, len + 1, 0, &rd);
 	if (r)
 		goto out;
 	while (nrows < SNIFF_MAX_ROWS && (r = mfs_reader_next(rd, &rec)) == 1) {

@@ -69,6 +69,8 @@
 #define SPILL_BUF (1024 * 1024)
 #define DEDUPE_BUDGET ((size_t)64 * 1024 * 1024)
 
+size_t mfs_silver_dedupe_budget = DEDUPE_BUDGET;
+
 /* ---- source wrappers ---- */
 
 /* The caller's source, read through but never closed. */
@@ -475,6 +477,7 @@ struct scol {
 	int src;           /* index in cols, or -1: NULL */
 	struct mfs_coltype ct;
 	char tname[32];
+	int fast;          /* canonical text may be copied through (types.h) */
 	char *jkey;        /* JSONL: "name": */
 	size_t jkeylen;
 };
@@ -505,6 +508,7 @@ struct run {
 	size_t *toklen;
 	size_t ntok;
 	uint64_t toklen_mask;
+	uint8_t tokfirst[256]; /* first bytes of the tokens */
 	int empty_is_null;
 
 	/* file columns, then Hive columns */
@@ -536,6 +540,7 @@ struct run {
 
 	struct fieldv *fv;     /* pass 2: by file column */
 	struct mfs_value *vals;
+	struct fieldv *canon;  /* pass 2: by schema column, text copied through */
 	struct mfs_buf scratch;
 	struct mfs_buf keybuf;
 
@@ -619,6 +624,8 @@ static int setup_tokens(struct run *R)
 			R->empty_is_null = 1;
 		else if (n < 64)
 			R->toklen_mask |= 1ull << n;
+		if (n)
+			R->tokfirst[(unsigned char)R->tok[i][0]] = 1;
 	}
 	return 0;
 }
@@ -629,7 +636,7 @@ static inline int is_null_token(const struct run *R, const char *p, size_t n)
 
 	if (n == 0)
 		return R->empty_is_null;
-	if (n >= 64 || !((R->toklen_mask >> n) & 1))
+	if (n >= 64 || !((R->toklen_mask >> n) & 1) || !R->tokfirst[(unsigned char)*p])
 		return 0;
 	for (i = 0; i < R->ntok; i++)
 		if (R->toklen[i] == n && memcmp(R->tok[i], p, n) == 0)
@@ -1319,6 +1326,7 @@ static int convert_row(struct run *R, char *why, size_t whylen)
 		const char *p;
 		size_t n;
 
+		R->canon[j].null = 1;
 		if (s->src < 0) {
 			v->type = s->ct.type;
 			v->is_null = 1;
@@ -1345,6 +1353,14 @@ static int convert_row(struct run *R, char *why, size_t whylen)
 			p = f->p;
 			n = f->n;
 		}
+		if (s->fast && mfs_canonical(&s->ct, p, n)) {
+			R->canon[j].p = p;
+			R->canon[j].n = n;
+			R->canon[j].null = 0;
+			v->type = s->ct.type;
+			v->is_null = 0;
+			continue;
+		}
 		if (mfs_convert(&s->ct, p, n, R->decimal_comma, v) < 0) {
 			if (why)
 				snprintf(why, whylen, "column %s: '%.*s' is not a %s", s->name,
@@ -1369,7 +1385,12 @@ static void format_row(struct run *R, struct obuf *b)
 			if (j)
 				ob_putc(b, ',');
 			ob_put(b, R->sc[j].jkey, R->sc[j].jkeylen);
-			if (v->is_null) {
+			if (!v->is_null && !R->canon[j].null) {
+				if (v->type == MFS_T_DATE || v->type == MFS_T_TIMESTAMP)
+					json_text(b, R->canon[j].p, R->canon[j].n);
+				else
+					ob_put(b, R->canon[j].p, R->canon[j].n);
+			} else if (v->is_null) {
 				ob_put(b, "null", 4);
 			} else if (v->type == MFS_T_STRING) {
 				json_text(b, v->u.s.p, v->u.s.len);
@@ -1387,7 +1408,9 @@ static void format_row(struct run *R, struct obuf *b)
 			ob_putc(b, ',');
 		if (v->is_null)
 			continue;
-		if (v->type == MFS_T_STRING) {
+		if (!R->canon[j].null) {
+			ob_put(b, R->canon[j].p, R->canon[j].n);
+		} else if (v->type == MFS_T_STRING) {
 			csv_text(b, v->u.s.p, v->u.s.len);
 		} else {
 			n = mfs_value_format(v, tmp);
@@ -1409,10 +1432,14 @@ static XXH128_hash_t key_hash(struct run *R)
 	b->len = 0;
 	for (i = 0; i < R->nkey; i++) {
 		const struct mfs_value *v = &R->vals[R->keyidx[i]];
+		const struct fieldv *c = &R->canon[R->keyidx[i]];
 		const char *p = tmp;
 		uint64_t n;
 
-		if (v->type == MFS_T_STRING) {
+		if (!c->null) {
+			p = c->p;
+			n = c->n;
+		} else if (v->type == MFS_T_STRING) {
 			p = v->u.s.p;
 			n = v->u.s.len;
 		} else {
@@ -1536,7 +1563,7 @@ static int pass2(struct run *R)
 	b.streaming = 1;
 	if (R->steps.dedupe) {
 		r = mfs_dedupe_new(R->nkey ? MFS_DEDUPE_LAST : MFS_DEDUPE_FIRST, R->nspilled,
-				   DEDUPE_BUDGET, R->tmpdir, &b.dd);
+				   mfs_silver_dedupe_budget, R->tmpdir, &b.dd);
 		if (r < 0)
 			return r;
 		b.streaming = mfs_dedupe_streaming(b.dd);
@@ -1658,6 +1685,7 @@ static int open_input(struct run *R, struct mfs_source *in)
 	const char *sample = NULL;
 	size_t len = 0, i;
 	int r, at_eof = 0;
+	char first;
 	enum mfs_in_format fmt = R->input->format;
 
 	b = calloc(1, sizeof(*b));
@@ -1692,11 +1720,13 @@ static int open_input(struct run *R, struct mfs_source *in)
 		;
 	if (i == len && at_eof)
 		return 1; /* empty */
+	first = i < len ? sample[i] : 0;
 	if (fmt == MFS_IN_AUTO)
-		fmt = sample[i] == '{' || sample[i] == '[' ? MFS_IN_JSON : MFS_IN_CSV;
+		fmt = first == '{' || first == '[' ? MFS_IN_JSON : MFS_IN_CSV;
 	if (fmt == MFS_IN_JSON || fmt == MFS_IN_JSONL) {
+		/* .json holding JSON Lines, or .jsonl holding an array: the text decides */
 		R->is_json = 1;
-		r = mfs_json_reader_new(s, sample[i] == '[' ? MFS_JSON_ARRAY : MFS_JSON_LINES,
+		r = mfs_json_reader_new(s, first == '[' ? MFS_JSON_ARRAY : MFS_JSON_LINES,
 					&R->reader);
 		if (r < 0)
 			set_reason(R, "cannot read JSON: %s", mfs_last_error());
@@ -1762,6 +1792,7 @@ static void run_free(struct run *R)
 		mfs_arena_free(R->arena);
 	free(R->fv);
 	free(R->vals);
+	free(R->canon);
 	mfs_buf_free(&R->scratch);
 	mfs_buf_free(&R->keybuf);
 	free(R->out.p);
@@ -1836,11 +1867,24 @@ int mfs_silver_run(const struct mfs_pipeline *p, const struct mfs_dataset *datas
 	    (r = resolve_keys(&R)) < 0)
 		goto out;
 	if (R.spill) {
+		size_t j;
+
 		R.fv = calloc(R.nfile + 1, sizeof(*R.fv));
 		R.vals = calloc(R.nsc + 1, sizeof(*R.vals));
-		if (!R.fv || !R.vals) {
+		R.canon = calloc(R.nsc + 1, sizeof(*R.canon));
+		if (!R.fv || !R.vals || !R.canon) {
 			r = -ENOMEM;
 			goto out;
+		}
+		/* Expectations need every value typed; otherwise canonical text
+		 * goes through as it is. */
+		for (j = 0; j < R.nsc; j++) {
+			R.canon[j].null = 1;
+			enum mfs_type t = R.sc[j].ct.type;
+
+			R.sc[j].fast = !R.nex && !R.sc[j].ct.declared &&
+				       (t == MFS_T_INT || t == MFS_T_DECIMAL || t == MFS_T_BOOL ||
+					t == MFS_T_DATE || t == MFS_T_TIMESTAMP);
 		}
 		r = pass2(&R);
 		if (r < 0)

@@ -870,9 +870,32 @@ void mfs_coltype_declared(enum mfs_type type, int scale, const struct mfs_infer 
 
 static __int128 pow10_128(int k)
 {
-	__int128 r = 1;
+	static const uint64_t p[] = { 1ull,
+				      10ull,
+				      100ull,
+				      1000ull,
+				      10000ull,
+				      100000ull,
+				      1000000ull,
+				      10000000ull,
+				      100000000ull,
+				      1000000000ull,
+				      10000000000ull,
+				      100000000000ull,
+				      1000000000000ull,
+				      10000000000000ull,
+				      100000000000000ull,
+				      1000000000000000ull,
+				      10000000000000000ull,
+				      100000000000000000ull,
+				      1000000000000000000ull,
+				      10000000000000000000ull };
+	__int128 r;
 
-	while (k-- > 0)
+	if (k <= 19)
+		return k < 0 ? 1 : (__int128)p[k];
+	r = (__int128)p[19];
+	for (k -= 19; k > 0; k--)
 		r *= 10;
 	return r;
 }
@@ -953,4 +976,62 @@ int mfs_convert(const struct mfs_coltype *ct, const char *s, size_t n, int decim
 		return mfs_dt_value(&dt, ct->order, ct->type == MFS_T_TIMESTAMP, out);
 	}
 	return -1;
+}
+
+/* Digits only in [p, e), at least one. */
+static int all_digits(const char *p, const char *e)
+{
+	if (p >= e)
+		return 0;
+	for (; p < e; p++)
+		if (!is_digit(*p))
+			return 0;
+	return 1;
+}
+
+int mfs_canonical(const struct mfs_coltype *ct, const char *s, size_t n)
+{
+	const char *p = s, *e = s + n, *dot;
+	int neg = 0;
+
+	if (ct->declared || n == 0)
+		return 0;
+	switch (ct->type) {
+	case MFS_T_INT:
+	case MFS_T_DECIMAL:
+		if (*p == '-') {
+			neg = 1;
+			p++;
+		}
+		if (p >= e || e - p > 18)
+			return 0;
+		dot = ct->type == MFS_T_DECIMAL && ct->scale ? e - ct->scale - 1 : e;
+		if (dot <= p || (dot < e && *dot != '.'))
+			return 0;
+		if (!all_digits(p, dot) || (dot < e && !all_digits(dot + 1, e)))
+			return 0;
+		/* no leading zero; no "-0", "-0.00" (printed without the sign) */
+		if (*p == '0' && dot - p > 1)
+			return 0;
+		if (neg) {
+			for (; p < e; p++)
+				if (*p > '0' && *p <= '9')
+					return 1;
+			return 0;
+		}
+		return 1;
+	case MFS_T_BOOL:
+		return (n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0);
+	case MFS_T_DATE:
+		/* Pass 1 saw every value parse and exist: the layout is enough. */
+		return n == 10 && all_digits(s, s + 4) && s[4] == '-' && all_digits(s + 5, s + 7) &&
+		       s[7] == '-' && all_digits(s + 8, s + 10);
+	case MFS_T_TIMESTAMP:
+		return n == 19 && all_digits(s, s + 4) && s[4] == '-' && all_digits(s + 5, s + 7) &&
+		       s[7] == '-' && all_digits(s + 8, s + 10) && s[10] == 'T' &&
+		       all_digits(s + 11, s + 13) && s[13] == ':' && all_digits(s + 14, s + 16) &&
+		       s[16] == ':' && all_digits(s + 17, s + 19);
+	default:
+		return 0;
+	}
 }

@@ -161,6 +161,13 @@ void mfs_coltype_declared(enum mfs_type type, int scale, const struct mfs_infer 
 int mfs_convert(const struct mfs_coltype *ct, const char *s, size_t n, int decimal_comma,
 		struct mfs_value *out);
 
+/*
+ * 1 when @s is, for a column whose type was inferred (not declared),
+ * exactly the text mfs_convert() and mfs_value_format() would give it, so
+ * it can be copied through. Only for text that inference saw.
+ */
+int mfs_canonical(const struct mfs_coltype *ct, const char *s, size_t n);
+
 /* ---- text forms (value.c) ---- */
 
 /* Room any non-string value's text needs. */

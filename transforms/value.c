@@ -90,7 +90,8 @@ size_t mfs_format_decimal(__int128 v, int scale, char *buf)
 {
 	unsigned __int128 u = v < 0 ? (unsigned __int128)0 - (unsigned __int128)v : (unsigned __int128)v;
 	char digits[48];
-	size_t nd = utoa128(u, digits), n = 0, i;
+	/* 128-bit division is a library call per digit: most values fit 64 bits */
+	size_t nd = u >> 64 ? utoa128(u, digits) : utoa64((uint64_t)u, digits), n = 0, i;
 
 	if (v < 0)
 		buf[n++] = '-';
@@ -139,10 +140,12 @@ size_t mfs_format_double(double d, char *buf)
 		int k;
 
 		for (k = 0; k < 20; k++) {
-			double m = rint(d * p10[k]);
+			double x = d * p10[k], m;
 
-			if (fabs(m) >= 1125899906842624.0) /* 2^50 */
+			if (fabs(x) >= 1125899906842624.0) /* 2^50 */
 				break;
+			/* nearest integer (no libm): any m is checked below anyway */
+			m = (double)(int64_t)(x < 0 ? x - 0.5 : x + 0.5);
 			if (m / p10[k] == d) {
 				char dig[24];
 				size_t nd, i;

@@ -13,8 +13,10 @@
  *  - reading the same input a few bytes at a time, and into a small block
  *    that must grow, gives exactly the same records, header and
  *    skipped-line count as reading it at once.
- * The second read uses a dialect taken from the input's first byte, so
- * every reader option is exercised whatever the sniffer finds.
+ * The second read uses a dialect taken from the input's first byte and a
+ * record limit from its second, so every reader option and the cutting of
+ * records too long are exercised whatever the sniffer finds; the limit too
+ * must give the same outcome whichever way the input is split into reads.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -133,7 +135,7 @@ static void put_u64(struct mfs_buf *b, uint64_t v)
  * public constructor's), checking each record; its trace in @out.
  */
 static void read_all(struct mfs_source *src, const struct mfs_csv_dialect *d, size_t block,
-		     struct mfs_buf *out)
+		     size_t max_record, struct mfs_buf *out)
 {
 	struct mfs_reader *r;
 	const struct mfs_record *rec;
@@ -142,8 +144,14 @@ static void read_all(struct mfs_source *src, const struct mfs_csv_dialect *d, si
 	int ret;
 
 	mfs_buf_reset(out);
-	ret = block ? mfs_csv_reader_open(src, d, block, &r) : mfs_csv_reader_new(src, d, &r);
-	REQUIRE(ret == 0);
+	ret = block || max_record ? mfs_csv_reader_open(src, d, block, max_record, &r) :
+				    mfs_csv_reader_new(src, d, &r);
+	if (ret) {
+		/* the preamble or header was longer than the limit */
+		REQUIRE(ret == -EFBIG && max_record);
+		put_u64(out, (uint64_t)ret);
+		return;
+	}
 	put_u64(out, r->nheader);
 	for (i = 0; i < r->nheader; i++) {
 		put_u64(out, r->header[i].len);
@@ -177,7 +185,9 @@ static void read_all(struct mfs_source *src, const struct mfs_csv_dialect *d, si
 			REQUIRE(mfs_buf_append(out, f->data, f->len) == 0);
 		}
 	}
-	REQUIRE(ret == 0);
+	/* only a record over the limit may fail the read */
+	REQUIRE(ret == 0 || (ret == -EFBIG && max_record));
+	put_u64(out, (uint64_t)ret);
 	put_u64(out, r->skipped_lines);
 	mfs_reader_free(r);
 }
@@ -203,7 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum mfs_encoding enc = mfs_encoding_detect(data, size);
 	struct mfs_csv_dialect d;
 	struct mfs_source *src;
-	size_t sample;
+	size_t sample, max_record;
 	uint8_t b = size ? data[0] : 0;
 	int r;
 
@@ -219,11 +229,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		REQUIRE(d.comment == '#' || d.comment == 0);
 		REQUIRE(d.header == 0 || d.header == 1);
 		src = mfs_source_mem(text.data, text.len);
-		read_all(src, &d, 0, &one);
+		read_all(src, &d, 0, 0, &one);
 		mfs_source_close(src);
 		/* the whole chain, a few bytes per read under the decoder */
 		REQUIRE(mfs_decode_open(drip_new(data, size, b), enc, &src) == 0);
-		read_all(src, &d, 0, &two);
+		read_all(src, &d, 0, 0, &two);
 		mfs_source_close(src);
 		REQUIRE(one.len == two.len && !memcmp(one.data, two.data, one.len));
 	} else {
@@ -237,12 +247,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.comment = b & 16 ? '#' : 0;
 	d.trailing_delimiter = !!(b & 32);
 	d.skip_lines = b >> 6;
+	max_record = size > 1 ? 1 + data[1] % 128 : 0;
 	src = mfs_source_mem(text.data, text.len);
-	read_all(src, &d, 0, &one);
+	read_all(src, &d, 0, max_record, &one);
 	mfs_source_close(src);
 	/* in pieces, into a small block that has to grow */
 	src = drip_new((const uint8_t *)text.data, text.len, b * 7u + (unsigned)size);
-	read_all(src, &d, 1 + size % 300, &two);
+	read_all(src, &d, 1 + size % 300, max_record, &two);
 	mfs_source_close(src);
 	REQUIRE(one.len == two.len && !memcmp(one.data, two.data, one.len));
 

@@ -101,11 +101,12 @@ static void put_fields(struct mfs_buf *b, const struct mfs_field *f, size_t n)
 /*
  * Everything the reader gives, as text: "H:" and the header, then one
  * "LINE:" line per record with its fields ([unquoted] {quoted}), "!" and
- * the error if any, and with @raw the raw text after " = ". The skipped
- * line count ends it. Returns the read's status.
+ * the error if any, and with @raw the raw text after " = ". A failed read
+ * adds "error -ERRNO"; the skipped line count ends it. Returns the read's
+ * status.
  */
 static int dump_block(struct mfs_source *src, const struct mfs_csv_dialect *d, int raw,
-		      size_t block, struct mfs_buf *b)
+		      size_t block, size_t max_record, struct mfs_buf *b)
 {
 	struct mfs_reader *r;
 	const struct mfs_record *rec;
@@ -113,9 +114,12 @@ static int dump_block(struct mfs_source *src, const struct mfs_csv_dialect *d, i
 
 	mfs_buf_reset(b);
 	mfs_buf_append(b, "", 0);
-	ret = block ? mfs_csv_reader_open(src, d, block, &r) : mfs_csv_reader_new(src, d, &r);
-	if (ret)
+	ret = block || max_record ? mfs_csv_reader_open(src, d, block, max_record, &r) :
+				    mfs_csv_reader_new(src, d, &r);
+	if (ret) {
+		mfs_buf_appendf(b, "error %d", ret);
 		return ret;
+	}
 	if (r->header) {
 		mfs_buf_append(b, "H:", 2);
 		put_fields(b, r->header, r->nheader);
@@ -132,14 +136,11 @@ static int dump_block(struct mfs_source *src, const struct mfs_csv_dialect *d, i
 		}
 		mfs_buf_append(b, "\n", 1);
 	}
+	if (ret < 0)
+		mfs_buf_appendf(b, "error %d\n", ret);
 	mfs_buf_appendf(b, "skipped %llu", (unsigned long long)r->skipped_lines);
 	mfs_reader_free(r);
 	return ret;
-}
-
-static int dump(struct mfs_source *src, const struct mfs_csv_dialect *d, int raw, struct mfs_buf *b)
-{
-	return dump_block(src, d, raw, 0, b);
 }
 
 static const struct mfs_csv_dialect comma = { ',', '"', 0, 0, 0, 0 };
@@ -152,29 +153,28 @@ static const struct mfs_csv_dialect comma_h = { ',', '"', 1, 0, 0, 0 };
  * crosses a block boundary somewhere, and each must come out exactly as
  * from the one read.
  */
-static void expect(const char *in, size_t len, const struct mfs_csv_dialect *d, const char *want,
-		   int line)
+static void expect_max(const char *in, size_t len, const struct mfs_csv_dialect *d,
+		       size_t max_record, const char *want, int line)
 {
 	struct mfs_buf one = MFS_BUF_INIT, got = MFS_BUF_INIT;
 	struct mfs_source *src = mfs_source_mem(in, len);
 	unsigned seed;
-	int r;
 
-	r = dump(src, d, 0, &got);
+	dump_block(src, d, 0, 0, max_record, &got);
 	mfs_source_close(src);
 	if (want)
-		CHECK_MSG(r == 0 && strcmp(got.data, want) == 0, "line %d: got\n%s\nwant\n%s",
-			  line, got.data, want);
+		CHECK_MSG(strcmp(got.data, want) == 0, "line %d: got\n%s\nwant\n%s", line,
+			  got.data, want);
 	/* The same with raw text, one shot and dripping. */
 	src = mfs_source_mem(in, len);
-	dump(src, d, 1, &one);
+	dump_block(src, d, 1, 0, max_record, &one);
 	mfs_source_close(src);
 	for (seed = 0; seed < 20; seed++) {
 		struct drip dr;
 
 		drip_init(&dr, in, len, seed);
-		r = dump_block(&dr.src, d, 1, seed % 2 ? MFS_CSV_MIN_BLOCK : 0, &got);
-		if (r != 0 || strcmp(got.data, one.data) != 0) {
+		dump_block(&dr.src, d, 1, seed % 2 ? MFS_CSV_MIN_BLOCK : 0, max_record, &got);
+		if (strcmp(got.data, one.data) != 0) {
 			CHECK_MSG(0, "line %d seed %u: dripping gives\n%s\none shot\n%s", line, seed,
 				  got.data, one.data);
 			break;
@@ -184,7 +184,14 @@ static void expect(const char *in, size_t len, const struct mfs_csv_dialect *d, 
 	mfs_buf_free(&got);
 }
 
+static void expect(const char *in, size_t len, const struct mfs_csv_dialect *d, const char *want,
+		   int line)
+{
+	expect_max(in, len, d, 0, want, line);
+}
+
 #define EXPECT(in, d, want) expect(in, sizeof(in) - 1, d, want, __LINE__)
+#define EXPECT_MAX(in, d, max, want) expect_max(in, sizeof(in) - 1, d, max, want, __LINE__)
 
 static void test_basic(void)
 {
@@ -433,6 +440,35 @@ static void test_huge_field(void)
 }
 
 /*
+ * The record limit: a stray quote costs one malformed record, not the rest
+ * of the file; a line longer than the limit fails the read. The same
+ * whether the record was seen whole or in pieces (expect_max drips it).
+ */
+static void test_record_limit(void)
+{
+	static const struct mfs_csv_dialect pre = { ',', '"', 0, 1, 0, 0 };
+
+	EXPECT_MAX("a,b\n1,\"stray\n2,x\n3,y\n4,z\n", &comma_h, 10,
+		   "H:[a][b]\n2:[1]{stray}!unterminated quoted field\n3:[2][x]\n4:[3][y]\n"
+		   "5:[4][z]\nskipped 0");
+	EXPECT_MAX("1,\"stray\"\"\r\n2,x\r\n3,y\r\n", &comma, 10,
+		   "1:[1]{stray\"}!unterminated quoted field\n2:[2][x]\n3:[3][y]\nskipped 0");
+	/* at the limit exactly, and a quoted line break within it */
+	EXPECT_MAX("k\n\"a\nbcdefg\"\n1234567890\r\n", &comma_h, 10,
+		   "H:[k]\n2:{a\\nbcdefg}\n4:[1234567890]\nskipped 0");
+	/* a single line too long */
+	EXPECT_MAX("a,b\n1,2\n12345678901\n3,4\n", &comma_h, 10,
+		   "H:[a][b]\n2:[1][2]\nerror -27\nskipped 0");
+	/* a first line too long to cut at */
+	EXPECT_MAX("1,\"abcdefghijk\nq\"\n", &comma, 10, "error -27\nskipped 0");
+	/* unterminated at the end, too long, on one line */
+	EXPECT_MAX("1,\"abcdefghijk", &comma, 10, "error -27\nskipped 0");
+	/* a preamble or comment line too long */
+	EXPECT_MAX("this preamble is long\na\n", &pre, 10, "error -27");
+	EXPECT_MAX("a\n\n\n12345678\r\n", &pre, 10, "4:[12345678]\nskipped 3");
+}
+
+/*
  * Every record straddling every block boundary: a tricky input read with
  * reads of 1..7 bytes in many patterns gives exactly what one read gives.
  */
@@ -675,6 +711,7 @@ int main(void)
 	test_empty_and_header_only();
 	test_bad_dialect_and_errors();
 	test_huge_field();
+	test_record_limit();
 	test_every_boundary();
 	test_spectrum();
 	test_encodings();

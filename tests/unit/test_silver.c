@@ -300,6 +300,19 @@ static void test_nulls_and_rows(void)
 		q.steps.null_tokens = 0;
 		CASE(&q, NULL, "id,v\n1,\n2,NULL\n", "id,v\n1,\"\"\n2,NULL\n", NULL, 0, 0);
 	}
+	/* a header-only file: no rows, every column VARCHAR */
+	CASE(&p, NULL, "id,name\n", "id,name\n", "[" S_VARCHAR("id") "," S_VARCHAR("name") "]", 0, 0);
+	/* preamble and blank lines are not records */
+	{
+		struct result r = run_csv(&p, NULL,
+					  "Sales report\nGenerated 2024-01-05\n\nid,v\n1,a\n\n2,b\n3,c\n",
+					  __LINE__);
+
+		CHECK_MSG(r.rc == 0, "rc %d %s", r.rc, r.res.reason);
+		check_str("preamble", r.out.data, "id,v\n1,a\n2,b\n3,c\n", __LINE__);
+		CHECK_MSG(r.res.rows_in == 3, "rows_in %llu", (unsigned long long)r.res.rows_in);
+		result_free(&r);
+	}
 	/* CRLF input, LF output */
 	CASE(&p, NULL, "id,v\r\n1,a\r\n2,b\r\n", "id,v\n1,a\n2,b\n", NULL, 0, 0);
 }
@@ -531,6 +544,20 @@ static void test_json(void)
 		  "{\"id\":2,\"name\":null,\"amt\":2.00,\"day\":null,\"ok\":false,\"score\":0.5}\n",
 		  __LINE__);
 	result_free(&r);
+	/* declared doubles keep inf/nan: JSON strings in JSONL */
+	{
+		struct mfs_dataset d = dataset(&p);
+		struct mfs_column_decl c[] = { { W("x"), MFS_T_DOUBLE, 0 } };
+
+		d.columns = c;
+		d.ncolumns = 1;
+		t = "x\n1.5\ninf\nNaN\n\n2\n";
+		r = run_full(&p, &d, NULL, t, strlen(t), __LINE__);
+		CHECK_MSG(r.rc == 0, "rc %d %s", r.rc, r.res.reason);
+		check_str("jsonl doubles", r.out.data,
+			  "{\"x\":1.5}\n{\"x\":\"inf\"}\n{\"x\":\"nan\"}\n{\"x\":2.0}\n", __LINE__);
+		result_free(&r);
+	}
 	/* a JSON array */
 	p.format = MFS_OUT_CSV;
 	in.format = MFS_IN_JSON;
@@ -629,6 +656,63 @@ static void test_dedupe_partitions(void)
 		mfs_dedupe_free(mem);
 		mfs_dedupe_free(part);
 	}
+}
+
+/* Silver's own dedupe past its memory budget: the same output as in memory. */
+static void test_dedupe_spilled(void)
+{
+	struct mfs_pipeline p = pipe_defaults();
+	struct mfs_dataset d = dataset(&p);
+	char *key[] = { W("k") };
+	struct mfs_buf in = MFS_BUF_INIT;
+	struct result a, b;
+	size_t saved = mfs_silver_dedupe_budget;
+	int i, pass;
+
+	mfs_buf_appendf(&in, "id,k,v\n");
+	for (i = 0; i < 5000; i++) {
+		int id = i % 7 == 3 ? i - 3 : i; /* every 7th row repeats an earlier one */
+
+		mfs_buf_appendf(&in, "%d,%d,%d\n", id, id % 1700, id % 13);
+	}
+	for (pass = 0; pass < 2; pass++) {
+		const struct mfs_dataset *ds = pass ? &d : NULL;
+
+		d.key = key;
+		d.nkey = 1;
+		mfs_silver_dedupe_budget = saved;
+		a = run_full(&p, ds, NULL, in.data, in.len, __LINE__);
+		mfs_silver_dedupe_budget = 4096;
+		b = run_full(&p, ds, NULL, in.data, in.len, __LINE__);
+		mfs_silver_dedupe_budget = saved;
+		CHECK_MSG(a.rc == 0 && b.rc == 0, "rc %d %d", a.rc, b.rc);
+		CHECK_MSG(a.out.len == b.out.len && memcmp(a.out.data, b.out.data, a.out.len) == 0,
+			  "pass %d: spilled dedupe output differs", pass);
+		CHECK_MSG(a.res.duplicates_removed == (pass ? 5000 - 1700 : 714) &&
+				  b.res.duplicates_removed == a.res.duplicates_removed,
+			  "pass %d: dups %llu %llu", pass, (unsigned long long)a.res.duplicates_removed,
+			  (unsigned long long)b.res.duplicates_removed);
+		result_free(&a);
+		result_free(&b);
+	}
+	mfs_buf_free(&in);
+}
+
+/* Spill files are unlinked at once: nothing is left in tmpdir. */
+static void test_no_temp_files(void)
+{
+	DIR *dir = opendir(tmpdir);
+	struct dirent *de;
+	int left = 0;
+
+	CHECK(dir != NULL);
+	if (!dir)
+		return;
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "dirty"))
+			left++;
+	closedir(dir);
+	CHECK_MSG(left == 0, "%d files left in %s", left, tmpdir);
 }
 
 /* ---- the generated dirty dataset ---- */
@@ -783,7 +867,9 @@ int main(void)
 	test_json();
 	test_gzip_and_hive();
 	test_dedupe_partitions();
+	test_dedupe_spilled();
 	test_generated();
+	test_no_temp_files();
 	cleanup();
 	return unit_done("silver");
 }

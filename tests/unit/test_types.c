@@ -51,7 +51,8 @@ static const char *conv(const struct mfs_coltype *ct, int dc, const char *s)
 	return buf;
 }
 
-#define CHECK_TYPE(ct, want) CHECK_MSG(strcmp(tname(&(ct)), want) == 0, "type %s, want %s", tname(&(ct)), want)
+#define CHECK_TYPE(ct, want)                                                       \
+	CHECK_MSG(strcmp(tname(&(ct)), want) == 0, "type %s, want %s", tname(&(ct)), want)
 #define CHECK_CONV(ct, dc, in, want)                                                              \
 	do {                                                                                       \
 		const char *got_ = conv(&(ct), dc, in);                                            \
@@ -108,7 +109,9 @@ static void test_decimals(void)
 	       COL("1.500", "2.125", "-0.001"));
 	/* currency: prefix or suffix, with a space, with a sign */
 	{
-		struct mfs_coltype ct = infer(0, MFS_DATE_MDY, COL("$12.00", "$1,234.5", "7", "-$3.10", "$-4", "5 $", "($12.00)"));
+		struct mfs_coltype ct = infer(0, MFS_DATE_MDY,
+					      COL("$12.00", "$1,234.5", "7", "-$3.10", "$-4", "5 $",
+						  "($12.00)"));
 
 		CHECK_TYPE(ct, "DECIMAL(18,2)");
 		CHECK(ct.currency == MFS_CUR_DOLLAR);
@@ -122,7 +125,8 @@ static void test_decimals(void)
 		CHECK_CONV(ct, 0, "($12.00)", "-12.00");
 	}
 	{
-		struct mfs_coltype ct = infer(0, MFS_DATE_MDY, COL("\xe2\x82\xac" "5", "12.50 \xe2\x82\xac", "3"));
+		struct mfs_coltype ct =
+			infer(0, MFS_DATE_MDY, COL("\xe2\x82\xac" "5", "12.50 \xe2\x82\xac", "3"));
 
 		CHECK_TYPE(ct, "DECIMAL(18,2)");
 		CHECK(ct.currency == MFS_CUR_EURO);
