@@ -421,7 +421,7 @@ static size_t double_to_str(double d, char *buf, size_t len)
 	int p, n = 0;
 
 	if (isnan(d))
-		return (size_t)snprintf(buf, len, "nan");
+		return (size_t)snprintf(buf, len, signbit(d) ? "-nan" : "nan");
 	if (isinf(d))
 		return (size_t)snprintf(buf, len, d < 0 ? "-inf" : "inf");
 	for (p = 15; p <= 17; p++) {
@@ -446,14 +446,16 @@ static size_t date_to_str(int32_t days, char *buf, size_t len)
 	return (size_t)snprintf(buf, len, "%04lld-%02d-%02d", (long long)y, m, d);
 }
 
-static size_t ts_to_str(int64_t us, int utc, char *buf, size_t len)
+/* As DuckDB casts a TIMESTAMP to VARCHAR: "2024-03-05 10:11:12.25", no zone
+ * (silver's files write ISO 8601 with T and Z; that is value.c's business). */
+static size_t ts_to_str(int64_t us, char *buf, size_t len)
 {
 	int64_t days = floor_div(us, US_PER_DAY), rem = us - days * US_PER_DAY;
 	int64_t secs = rem / 1000000, frac = rem % 1000000;
 	size_t n = date_to_str((int32_t)days, buf, len);
 	int digits = 6;
 
-	n += (size_t)snprintf(buf + n, len - n, "T%02d:%02d:%02d", (int)(secs / 3600),
+	n += (size_t)snprintf(buf + n, len - n, " %02d:%02d:%02d", (int)(secs / 3600),
 			      (int)(secs / 60 % 60), (int)(secs % 60));
 	if (frac) {
 		while (frac % 10 == 0) {
@@ -461,10 +463,6 @@ static size_t ts_to_str(int64_t us, int utc, char *buf, size_t len)
 			digits--;
 		}
 		n += (size_t)snprintf(buf + n, len - n, ".%0*lld", digits, (long long)frac);
-	}
-	if (utc && n + 1 < len) {
-		buf[n++] = 'Z';
-		buf[n] = '\0';
 	}
 	return n;
 }
@@ -1722,13 +1720,19 @@ static int parse_cmp(struct parser *P, struct mfs_expr **out)
 {
 	struct mfs_expr *l = NULL, *r, *e;
 	struct mfs_token at, nx;
-	int rc, op, neg;
+	int rc, op, neg, compared = 0;
 
 	rc = parse_concat(P, &l);
 	while (!rc) {
 		at = *TOK;
 		op = cmp_op(TOK);
 		if (op >= 0) {
+			if (compared) {
+				/* a = b = c is a syntax error in SQL, as in DuckDB */
+				rc = syntax_error(P, TOK, NULL);
+				break;
+			}
+			compared = 1;
 			rc = advance(P);
 			if (!rc)
 				rc = parse_concat(P, &r);
@@ -2039,7 +2043,7 @@ static void value_text(const struct mfs_value *v, char *tmp, const char **p, siz
 		*n = date_to_str(v->u.date, tmp, 64);
 		return;
 	case MFS_T_TIMESTAMP:
-		*n = ts_to_str(v->u.ts.us, v->u.ts.utc, tmp, 64);
+		*n = ts_to_str(v->u.ts.us, tmp, 64);
 		return;
 	case MFS_T_NULL:
 		*p = "NULL";
@@ -2052,6 +2056,7 @@ static void value_text(const struct mfs_value *v, char *tmp, const char **p, siz
 static int cast_fail(const struct mfs_value *in, enum mfs_type t, int scale)
 {
 	char tmp[64], tn[32], fn[32];
+	int from_scale = in->type == MFS_T_DECIMAL ? in->u.dec.scale : 0;
 	const char *p;
 	size_t n;
 
@@ -2061,9 +2066,8 @@ static int cast_fail(const struct mfs_value *in, enum mfs_type t, int scale)
 			      n > 60 ? "..." : "", mfs_expr_type_name(t, scale, tn, sizeof(tn)));
 	else
 		mfs_set_error("cannot convert %s %.*s to %s",
-			      mfs_expr_type_name(in->type, in->type == MFS_T_DECIMAL ? in->u.dec.scale : 0,
-						 fn, sizeof(fn)),
-			      (int)n, p, mfs_expr_type_name(t, scale, tn, sizeof(tn)));
+			      mfs_expr_type_name(in->type, from_scale, fn, sizeof(fn)), (int)n, p,
+			      mfs_expr_type_name(t, scale, tn, sizeof(tn)));
 	return -EDOM;
 }
 
@@ -2169,8 +2173,10 @@ int mfs_expr_cast(const struct mfs_value *in, enum mfs_type t, int scale, struct
 		} else if (v.type == MFS_T_DECIMAL || v.type == MFS_T_DOUBLE) {
 			if (v.type == MFS_T_DECIMAL)
 				rescale(v.u.dec.v, v.u.dec.scale, 0, &d);
-			else if (!double_to_i128(v.u.d, &d))
+			else if (isnan(v.u.d) || fabs(v.u.d) >= 1e38)
 				return cast_fail(&v, t, scale);
+			else
+				d = (i128)nearbyint(v.u.d); /* 2.5 -> 2, as DuckDB */
 			if (d < INT64_MIN || d > INT64_MAX)
 				return cast_fail(&v, t, scale);
 			r.u.i = (int64_t)d;
@@ -2216,7 +2222,8 @@ int mfs_expr_cast(const struct mfs_value *in, enum mfs_type t, int scale, struct
 			if (!parse_timestamp(v.u.s.p, v.u.s.len, &r.u.ts.us, &r.u.ts.utc))
 				return cast_fail(&v, t, scale);
 		} else if (v.type == MFS_T_DATE) {
-			r.u.ts.us = (int64_t)v.u.date * US_PER_DAY;
+			if (__builtin_mul_overflow((int64_t)v.u.date, US_PER_DAY, &r.u.ts.us))
+				return cast_fail(&v, t, scale);
 		} else {
 			return cast_fail(&v, t, scale);
 		}
@@ -2259,7 +2266,8 @@ static int parse_part(const char *s, size_t n, enum date_part *out)
 	return 0;
 }
 
-static int32_t trunc_days(int32_t days, enum date_part part)
+/* The first day of @days' @part; int64: a year's start may lie below INT32_MIN. */
+static int64_t trunc_days(int64_t days, enum date_part part)
 {
 	int64_t y;
 	int m, d;
@@ -2267,20 +2275,25 @@ static int32_t trunc_days(int32_t days, enum date_part part)
 	civil_from_days(days, &y, &m, &d);
 	switch (part) {
 	case DP_YEAR:
-		return (int32_t)days_from_civil(y, 1, 1);
+		return days_from_civil(y, 1, 1);
 	case DP_QUARTER:
-		return (int32_t)days_from_civil(y, (m - 1) / 3 * 3 + 1, 1);
+		return days_from_civil(y, (m - 1) / 3 * 3 + 1, 1);
 	case DP_MONTH:
-		return (int32_t)days_from_civil(y, m, 1);
+		return days_from_civil(y, m, 1);
 	case DP_WEEK:
 		/* ISO weeks start on Monday; 1970-01-01 was a Thursday */
-		return (int32_t)(days - ((int64_t)days + 3 - floor_div((int64_t)days + 3, 7) * 7));
+		return days - (days + 3 - floor_div(days + 3, 7) * 7);
 	default:
 		return days;
 	}
 }
 
 /* ---- binding ---- */
+
+/* sets of types, for checks */
+#define M(t) (1u << (t))
+#define M_NUM (M(MFS_T_INT) | M(MFS_T_DECIMAL) | M(MFS_T_DOUBLE))
+#define M_TIME (M(MFS_T_DATE) | M(MFS_T_TIMESTAMP))
 
 struct binder {
 	mfs_expr_resolve_fn resolve;
@@ -2336,7 +2349,7 @@ static int sup_type(enum mfs_type a, int sa, enum mfs_type b, int sb, enum mfs_t
 		}
 		return 1;
 	}
-	if ((a == MFS_T_DATE || a == MFS_T_TIMESTAMP) && (b == MFS_T_DATE || b == MFS_T_TIMESTAMP)) {
+	if ((M(a) & M_TIME) && (M(b) & M_TIME)) {
 		*t = MFS_T_TIMESTAMP;
 		*s = 0;
 		return 1;
@@ -2430,8 +2443,8 @@ mismatch:
 	if (ctx)
 		return bind_fail(b, at, "cannot mix %s and %s in %s",
 				 mfs_expr_type_name(T, S, b1, sizeof(b1)), tname(v[i], b2), ctx);
-	return bind_fail(b, at, "cannot compare %s and %s", mfs_expr_type_name(T, S, b1, sizeof(b1)),
-			 tname(v[i], b2));
+	return bind_fail(b, at, "cannot compare %s and %s",
+			 mfs_expr_type_name(T, S, b1, sizeof(b1)), tname(v[i], b2));
 }
 
 /* @k must be one of the types in @mask (bits of 1 << type); NULL always is. */
@@ -2444,10 +2457,6 @@ static int want(struct binder *b, const struct mfs_expr *at, const struct mfs_ex
 		return 0;
 	return bind_fail(b, at, "cannot apply %s to %s", what, tname(k, tn));
 }
-
-#define M(t) (1u << (t))
-#define M_NUM (M(MFS_T_INT) | M(MFS_T_DECIMAL) | M(MFS_T_DOUBLE))
-#define M_TIME (M(MFS_T_DATE) | M(MFS_T_TIMESTAMP))
 
 static int bind_node(struct binder *b, struct mfs_expr *e);
 
@@ -2462,19 +2471,10 @@ static int bind_arith(struct binder *b, struct mfs_expr *e)
 {
 	struct mfs_expr *l = e->kids[0], *r = e->kids[1];
 	enum mfs_type lt, rt;
-	int ls, rs, rc;
+	int ls, rs;
 	char b1[32], b2[32];
 
-	/* '5' + x: the literal reads as the other side's type */
-	if (is_str_lit(l) && r->type != MFS_T_STRING && r->type != MFS_T_NULL) {
-		rc = coerce_literal(b, l, r->type, r->scale);
-		if (rc)
-			return rc;
-	} else if (is_str_lit(r) && l->type != MFS_T_STRING && l->type != MFS_T_NULL) {
-		rc = coerce_literal(b, r, l->type, l->scale);
-		if (rc)
-			return rc;
-	}
+	/* no string literal reads as a number here: DuckDB refuses '5' + 1 too */
 	lt = l->type;
 	rt = r->type;
 	ls = lt == MFS_T_DECIMAL ? l->scale : 0;
@@ -2550,8 +2550,8 @@ static int bind_call(struct binder *b, struct mfs_expr *e)
 
 			if (e->nkids > 1) {
 				if (k[1]->kind != MFS_E_LITERAL || k[1]->val.type != MFS_T_INT)
-					return bind_fail(b, k[1],
-							 "round() of a DECIMAL needs constant digits");
+					return bind_fail(b, k[1], "round() of a DECIMAL needs "
+								  "constant digits");
 				digits = k[1]->val.u.i;
 			}
 			if (digits < e->scale)
@@ -2573,12 +2573,11 @@ static int bind_call(struct binder *b, struct mfs_expr *e)
 		break;
 	case MFS_FN_DATE_TRUNC:
 		rc = want(b, k[0], k[0], M(MFS_T_STRING), "date_trunc() part");
-		if (!rc && is_str_lit(k[0]) && !parse_part(k[0]->lit.u.s.p, k[0]->lit.u.s.len, &part))
+		if (!rc && is_str_lit(k[0]) &&
+		    !parse_part(k[0]->lit.u.s.p, k[0]->lit.u.s.len, &part))
 			rc = bind_fail(b, k[0], "unknown date part '%.*s'",
 				       (int)(k[0]->lit.u.s.len > 40 ? 40 : k[0]->lit.u.s.len),
 				       k[0]->lit.u.s.p);
-		if (!rc && is_str_lit(k[1]))
-			rc = coerce_literal(b, k[1], MFS_T_TIMESTAMP, 0);
 		if (!rc)
 			rc = want(b, k[1], k[1], M_TIME, "date_trunc()");
 		e->type = k[1]->type;
@@ -2586,10 +2585,7 @@ static int bind_call(struct binder *b, struct mfs_expr *e)
 	case MFS_FN_YEAR:
 	case MFS_FN_MONTH:
 	case MFS_FN_DAY:
-		if (is_str_lit(k[0]))
-			rc = coerce_literal(b, k[0], MFS_T_TIMESTAMP, 0);
-		if (!rc)
-			rc = want(b, k[0], k[0], M_TIME, fn_name(e));
+		rc = want(b, k[0], k[0], M_TIME, fn_name(e));
 		e->type = MFS_T_INT;
 		break;
 	}
@@ -2664,9 +2660,11 @@ static int bind_node(struct binder *b, struct mfs_expr *e)
 			return bind_fail(b, e, "column \"%s\" not found", e->name);
 		if ((unsigned)t > MFS_T_STRING || e->index < 0)
 			return bind_fail(b, e, "column \"%s\" has no usable type", e->name);
+		if (t == MFS_T_DECIMAL && (s < 0 || s > MFS_DEC_MAX_SCALE))
+			return bind_fail(b, e, "column \"%s\": decimal scale %d out of range",
+					 e->name, s);
 		e->type = t;
-		e->scale = t == MFS_T_DECIMAL ? (s < 0 ? 0 : s > MFS_DEC_MAX_SCALE ? MFS_DEC_MAX_SCALE : s)
-					      : 0;
+		e->scale = t == MFS_T_DECIMAL ? s : 0;
 		break;
 	case MFS_E_NEG:
 		rc = want(b, e, k[0], M_NUM, "unary -");
@@ -2851,7 +2849,13 @@ static int eval_arith(const struct mfs_expr *e, const struct mfs_value *l,
 				o->is_null = 1;
 				return 0;
 			}
-			o->u.i = r->u.i == -1 ? 0 : l->u.i % r->u.i;
+			if (r->u.i == -1) {
+				if (l->u.i == INT64_MIN)
+					goto ovf;
+				o->u.i = 0;
+				return 0;
+			}
+			o->u.i = l->u.i % r->u.i;
 			return 0;
 		}
 	case MFS_T_DECIMAL:
@@ -2860,8 +2864,9 @@ static int eval_arith(const struct mfs_expr *e, const struct mfs_value *l,
 			int ls = l->type == MFS_T_DECIMAL ? l->u.dec.scale : 0;
 			int rs = r->type == MFS_T_DECIMAL ? r->u.dec.scale : 0;
 
-			if (to_dec(l, ls, &p) || to_dec(r, rs, &q) || __builtin_mul_overflow(p, q, &v) ||
-			    !dec_fits(v) || rescale(v, ls + rs, e->scale, &o->u.dec.v))
+			if (to_dec(l, ls, &p) || to_dec(r, rs, &q) ||
+			    __builtin_mul_overflow(p, q, &v) || !dec_fits(v) ||
+			    rescale(v, ls + rs, e->scale, &o->u.dec.v))
 				goto ovf;
 			return 0;
 		}
@@ -2896,23 +2901,13 @@ static int eval_arith(const struct mfs_expr *e, const struct mfs_value *l,
 			d = d1 * d2;
 			break;
 		case MFS_OP_DIV:
-			if (d2 == 0) {
-				o->is_null = 1;
-				return 0;
-			}
-			d = d1 / d2;
+			d = d1 / d2; /* x/0 is +-inf, 0/0 NaN, as in DuckDB */
 			break;
 		default:
-			if (d2 == 0) {
-				o->is_null = 1;
-				return 0;
-			}
 			d = fmod(d1, d2);
 			break;
 		}
-		if (isinf(d) && !isinf(d1) && !isinf(d2))
-			goto ovf;
-		o->u.d = d;
+		o->u.d = d; /* IEEE 754: an overflow is inf, as in DuckDB */
 		return 0;
 	}
 ovf:
@@ -3139,6 +3134,12 @@ static int round_value(const struct mfs_expr *e, struct mfs_value *v, int64_t di
 		if (digits < 0) {
 			int k = digits < -38 ? 38 : (int)-digits;
 
+			if (v->u.dec.scale + k > 38) {
+				/* |v| < 10^38: rounds to zero */
+				v->u.dec.v = 0;
+				v->u.dec.scale = 0;
+				return 0;
+			}
 			rescale(v->u.dec.v, v->u.dec.scale + k, 0, &q);
 			if (__builtin_mul_overflow(q, pow10_i128(k), &v->u.dec.v) ||
 			    !dec_fits(v->u.dec.v))
@@ -3276,7 +3277,13 @@ static int eval_call(const struct mfs_expr *e, const struct mfs_value *row, stru
 		{
 			/* positions are 1-based; 0 and negatives as in DuckDB */
 			i128 from = start > 0 ? start : start < 0 ? (i128)n + start + 1 : 0;
-			i128 to = len < 0 ? from : from + len;
+			i128 to = from + len;
+
+			if (len < 0) {
+				/* the characters before start, as DuckDB */
+				to = from;
+				from += len;
+			}
 
 			if (from < 1)
 				from = 1;
@@ -3306,17 +3313,23 @@ static int eval_call(const struct mfs_expr *e, const struct mfs_value *row, stru
 		}
 		*o = w;
 		if (w.type == MFS_T_DATE) {
-			o->u.date = trunc_days(w.u.date, part);
+			days = trunc_days(w.u.date, part);
+			if (days < INT32_MIN)
+				return overflow("date_trunc()", "DATE");
+			o->u.date = (int32_t)days;
 		} else {
 			static const int64_t unit[] = { 0, 0, 0, 0, US_PER_DAY, INT64_C(3600000000),
 							INT64_C(60000000), INT64_C(1000000) };
+			i128 t;
 
-			if (part <= DP_WEEK) {
-				days = floor_div(w.u.ts.us, US_PER_DAY);
-				o->u.ts.us = (int64_t)trunc_days((int32_t)days, part) * US_PER_DAY;
-			} else {
-				o->u.ts.us = floor_div(w.u.ts.us, unit[part]) * unit[part];
-			}
+			days = floor_div(w.u.ts.us, US_PER_DAY);
+			if (part <= DP_WEEK)
+				t = (i128)trunc_days(days, part) * US_PER_DAY;
+			else
+				t = (i128)floor_div(w.u.ts.us, unit[part]) * unit[part];
+			if (t < INT64_MIN)
+				return overflow("date_trunc()", "TIMESTAMP");
+			o->u.ts.us = (int64_t)t;
 		}
 		return 0;
 	case MFS_FN_YEAR:
@@ -3375,6 +3388,12 @@ static int eval_node(const struct mfs_expr *e, const struct mfs_value *row, stru
 		return 0;
 	case MFS_E_COLUMN:
 		*o = row[e->index];
+		if (!o->is_null && o->type == MFS_T_DECIMAL &&
+		    (o->u.dec.scale < 0 || o->u.dec.scale > MFS_DEC_MAX_SCALE)) {
+			mfs_set_error("column \"%s\": decimal scale %d out of range", e->name,
+				      o->u.dec.scale);
+			return -EINVAL;
+		}
 		return 0;
 	case MFS_E_AGG:
 		if (e->index < 0) {
@@ -3579,7 +3598,8 @@ int mfs_expr_equal(const struct mfs_expr *a, const struct mfs_expr *b)
 	if (a->kind == MFS_E_COLUMN && (a->name_len != b->name_len || a->qual_len != b->qual_len ||
 					!ieq(a->name, a->name_len, b->name)))
 		return 0;
-	if (a->kind == MFS_E_CAST && (a->cast_type != b->cast_type || a->cast_scale != b->cast_scale))
+	if (a->kind == MFS_E_CAST &&
+	    (a->cast_type != b->cast_type || a->cast_scale != b->cast_scale))
 		return 0;
 	for (i = 0; i < a->nkids; i++)
 		if (!mfs_expr_equal(a->kids[i], b->kids[i]))

@@ -24,7 +24,6 @@
 #include "pipeline.h"
 
 struct ini_state {
-	const char *text;
 	struct mfs_buf section;
 	struct mfs_buf key;
 	struct mfs_buf value;
@@ -159,7 +158,6 @@ int mfs_ini_parse(const char *text, size_t len, mfs_ini_fn fn, void *arg, char *
 	int line = 0, rc = 0;
 
 	memset(&st, 0, sizeof(st));
-	st.text = text;
 	st.fn = fn;
 	st.arg = arg;
 	st.err = err;
@@ -193,11 +191,11 @@ int mfs_ini_parse(const char *text, size_t len, mfs_ini_fn fn, void *arg, char *
 			if (rc)
 				break;
 			if (p[0] == '[') {
-				if (p[n - 1] != ']')
-					rc = ini_fail(&st, line,
-						      "expected ']' at the end of the section header");
-				else
+				if (p[n - 1] == ']')
 					rc = set_section(&st, p + 1, n - 2, line);
+				else
+					rc = ini_fail(&st, line, "expected ']' at the end of the "
+								 "section header");
 			} else {
 				rc = key_value(&st, p, n, line);
 			}

@@ -267,9 +267,12 @@ static int put_item(struct mfs_buf *b, const char *s, int quote_none, const char
 	if (!q)
 		return mfs_buf_append(b, s, n);
 	rc = mfs_buf_append(b, "\"", 1);
-	for (i = 0; i < n && !rc; i++)
-		rc = mfs_buf_append(b, s + i, s[i] == '"' ? 0 : 1) ||
-		     (s[i] == '"' ? mfs_buf_append(b, "\"\"", 2) : 0);
+	for (i = 0; i < n && !rc; i++) {
+		if (s[i] == '"')
+			rc = mfs_buf_append(b, "\"\"", 2);
+		else
+			rc = mfs_buf_append(b, s + i, 1);
+	}
 	return rc ? rc : mfs_buf_append(b, "\"", 1);
 }
 
@@ -391,7 +394,9 @@ static int check_resolve(void *arg, const char *name, size_t len, int *index, en
 	*type = MFS_T_NULL;
 	*scale = 0;
 	for (i = 0; i < d->ncolumns; i++) {
-		if (strlen(d->columns[i].name) == len && !strncasecmp(d->columns[i].name, name, len)) {
+		const char *c = d->columns[i].name;
+
+		if (strlen(c) == len && !strncasecmp(c, name, len)) {
 			*type = d->columns[i].type;
 			*scale = d->columns[i].scale;
 			break;
@@ -884,8 +889,10 @@ static int on_entry(void *arg, const struct mfs_ini_entry *e, char *err, size_t 
 		if (k < K_MAX && k != K_SQL && ps->kind != SEC_SILVER && (KEYS_SILVER & (1u << k)))
 			return fail(ps, e->line, "'%s' belongs in [silver], not in %s", e->key,
 				    section_label(ps, label, sizeof(label)));
-		return fail(ps, e->line, "unknown key '%.*s' in %s", show_len(e->key), e->key,
-			    section_label(ps, label, sizeof(label)));
+		return fail(ps, e->line, "unknown key '%.*s' in %s%s", show_len(e->key), e->key,
+			    section_label(ps, label, sizeof(label)),
+			    strpbrk(e->key, " \t") ? " (a value continues only on indented lines)"
+						   : "");
 	}
 	if (k != K_EXPECT && ps->seen[k])
 		return fail(ps, e->line, "'%s' is set twice in %s (first at line %d)", e->key,
@@ -931,8 +938,9 @@ static int finish(struct pstate *ps)
 					    d->prefix, p->datasets[j].name, p->datasets[j].line);
 		if (d->ncolumns) {
 			for (j = 0; j < d->nkey; j++) {
-				for (c = 0; c < d->ncolumns && !lc_eq(d->columns[c].name, d->key[j]); c++)
-					;
+				for (c = 0; c < d->ncolumns; c++)
+					if (lc_eq(d->columns[c].name, d->key[j]))
+						break;
 				if (c == d->ncolumns)
 					return fail(ps, x->key_line,
 						    "key: column '%s' is not among the declared columns",
@@ -956,7 +964,8 @@ static int finish(struct pstate *ps)
 	}
 	for (i = 0; i < p->nviews; i++)
 		if (!p->views[i].sql)
-			return fail(ps, ps->view_lines[i], "[gold %s] has no sql", p->views[i].name);
+			return fail(ps, ps->view_lines[i], "[gold %s] has no sql",
+				    p->views[i].name);
 	p->silver_text = ps->silver_text.data ? ps->silver_text.data : strdup("");
 	ps->silver_text.data = NULL;
 	if (!p->silver_text)

@@ -301,6 +301,9 @@ static void test_errors(void)
 	ERROR("[dataset s]\ndate_order = dmy\n",
 	      "p.ini:2: 'date_order' belongs in [silver], not in [dataset s]");
 	ERROR("[gold g]\ntrim = true\n", "p.ini:2: 'trim' belongs in [silver], not in [gold g]");
+	ERROR("[gold g]\nsql = SELECT a\n  FROM t\nWHERE a = 1\n",
+	      "p.ini:4: unknown key 'where a' in [gold g] (a value continues only on indented "
+	      "lines)");
 	ERROR("[gold g]\nsql = SELECT 1\ncolumns = a:int\n",
 	      "p.ini:3: unknown key 'columns' in [gold g]");
 	ERROR("[silver]\ntrim = true\n\nTRIM = false\n",
