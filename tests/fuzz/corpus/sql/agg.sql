@@ -1,0 +1,1 @@
+SELECT a, sum(b) AS s, count(*), count(DISTINCT s), avg(c), min(d), max(ts) FROM t WHERE f GROUP BY a HAVING count(*) > 0 ORDER BY s DESC NULLS FIRST LIMIT 3

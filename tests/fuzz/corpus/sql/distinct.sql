@@ -1,0 +1,1 @@
+SELECT DISTINCT upper(s), date_trunc('month', d) m FROM t ORDER BY m

@@ -1,0 +1,1 @@
+SELECT t.*, u.s AS us FROM t LEFT JOIN u ON t.a = u.a WHERE t.s LIKE 'x%' ORDER BY 1, us

@@ -1,0 +1,1 @@
+SELECT * FROM t INNER JOIN u x ON t.a = x.a AND t.s = x.s

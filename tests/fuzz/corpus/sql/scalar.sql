@@ -1,0 +1,1 @@
+SELECT CASE WHEN a > 1 THEN 'big' ELSE 'small' END k, round(b, 1), cast(c AS VARCHAR), coalesce(s, 'n') FROM t
