@@ -26,11 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "../util/buf.h"
 #include "../util/err.h"
 #include "../util/log.h"
 #include "bronze.h"
+#include "goldview.h"
 #include "materialize.h"
 #include "medallion.h"
 #include "naming.h"
@@ -87,15 +89,14 @@ struct mfs_lake {
 	atomic_ullong n_lists, n_heads, n_opens, n_reads, bytes_read, n_read_errors;
 	atomic_ullong n_transforms, n_transform_failures, n_cache_hits, n_cache_misses;
 	atomic_ullong rows_in, rows_out, rows_rejected, duplicates_removed;
+	atomic_ullong gold_views, gold_partials, gold_silver_transforms;
 };
 
 struct mfs_dir {
 	struct mfs_handle h;      /* first member */
 	struct mfs_node *node;    /* holds a reference */
 	struct mfs_dirlist *list; /* bronze directories: the snapshot */
-	size_t n_fixed;
-	const char *fixed[8];
-	struct mfs_node *fixed_nodes[8];
+	struct mfs_node *fixed; /* fixed directories: its kids are the entries */
 };
 
 struct mfs_file {
@@ -265,7 +266,19 @@ out:
 
 static int is_listed_dir(enum mfs_node_kind k)
 {
-	return k == MFS_NODE_BRONZE_DIR || k == MFS_NODE_SILVER_DIR || k == MFS_NODE_REJECTS_DIR;
+	return k == MFS_NODE_BRONZE_DIR || k == MFS_NODE_SILVER_DIR || k == MFS_NODE_REJECTS_DIR ||
+	       k == MFS_NODE_PROFILE_DIR;
+}
+
+static int is_gold_kind(enum mfs_node_kind k)
+{
+	return k == MFS_NODE_GOLD_FILE || k == MFS_NODE_PROFILE_FILE || k == MFS_NODE_LINEAGE_FILE;
+}
+
+static int is_file_kind(enum mfs_node_kind k)
+{
+	return k == MFS_NODE_BRONZE_FILE || k == MFS_NODE_SILVER_FILE ||
+	       k == MFS_NODE_REJECTS_FILE || k == MFS_NODE_META_FILE || is_gold_kind(k);
 }
 
 static int is_object_file(enum mfs_node_kind k)
@@ -282,9 +295,44 @@ static enum mfs_node_kind child_kind(enum mfs_node_kind dir, int is_dir)
 		return is_dir ? MFS_NODE_SILVER_DIR : MFS_NODE_SILVER_FILE;
 	case MFS_NODE_REJECTS_DIR:
 		return is_dir ? MFS_NODE_REJECTS_DIR : MFS_NODE_REJECTS_FILE;
+	case MFS_NODE_PROFILE_DIR:
+		return MFS_NODE_PROFILE_FILE;
 	default:
 		return is_dir ? MFS_NODE_BRONZE_DIR : MFS_NODE_BRONZE_FILE;
 	}
+}
+
+/* gold/_profile/: one DATASET.csv per top-level prefix of the bronze root. */
+static int profile_dirlist(const struct mfs_dirlist *b, struct mfs_dirlist **out)
+{
+	struct mfs_dirlist *d = calloc(1, sizeof(*d));
+	size_t i;
+
+	if (!d || !(d->e = calloc(b->n + 1, sizeof(*d->e)))) {
+		free(d);
+		return -ENOMEM;
+	}
+	atomic_init(&d->refs, 1);
+	d->fetched = b->fetched;
+	for (i = 0; i < b->n; i++) {
+		struct mfs_dirent *e = &d->e[d->n];
+
+		if (!b->e[i].is_dir)
+			continue;
+		if (asprintf(&e->name, "%s.csv", b->e[i].name) < 0) {
+			e->name = NULL;
+			dirlist_put(d);
+			return -ENOMEM;
+		}
+		d->n++;
+		e->src = strdup(b->e[i].name);
+		if (!e->src) {
+			dirlist_put(d);
+			return -ENOMEM;
+		}
+	}
+	*out = d;
+	return 0;
 }
 
 /*
@@ -450,12 +498,15 @@ static int dir_listing(struct mfs_lake *lake, struct mfs_node *n, struct mfs_dir
 	else
 		err = dirlist_build(lake, key, &l, &d);
 	mfs_listing_free(&l);
-	if (!err && (n->kind == MFS_NODE_SILVER_DIR || n->kind == MFS_NODE_REJECTS_DIR)) {
+	if (!err && n->kind != MFS_NODE_BRONZE_DIR) {
 		struct mfs_dirlist *b = d;
 
 		b->fetched = now;
 		d = NULL;
-		err = silver_dirlist(lake, key, b, &d);
+		if (n->kind == MFS_NODE_PROFILE_DIR)
+			err = profile_dirlist(b, &d);
+		else
+			err = silver_dirlist(lake, key, b, &d);
 		dirlist_put(b);
 	}
 
@@ -513,6 +564,25 @@ static int silver_fresh(const struct mfs_node *n)
 	return n->mat_etag[0] && strcmp(n->mat_etag, n->etag) == 0 && !n->mat_failed;
 }
 
+/* Lock held. The gold (or profile) node that holds @n's result: itself, or
+ * for a lineage file the view it describes. */
+static struct mfs_node *gold_node(struct mfs_lake *lake, struct mfs_node *n)
+{
+	struct mfs_node *gold;
+
+	if (n->kind != MFS_NODE_LINEAGE_FILE)
+		return n;
+	gold = mfs_nodes_child(&lake->nodes, mfs_nodes_get(&lake->nodes, 1), "gold");
+	return gold && (size_t)n->meta_id < gold->nkids ? gold->kids[n->meta_id] : NULL;
+}
+
+/* Lock held. Was gold node @g computed within metadata_ttl? */
+static int gold_fresh(const struct mfs_lake *lake, const struct mfs_node *g)
+{
+	return g->mat_etag[0] && !g->mat_failed &&
+	       mfs_now() - g->attr_time < lake->cfg.metadata_ttl;
+}
+
 /* Lock held. */
 static void fill_attr(struct mfs_lake *lake, struct mfs_node *n, struct mfs_attr *a)
 {
@@ -565,9 +635,33 @@ static void fill_attr(struct mfs_lake *lake, struct mfs_node *n, struct mfs_attr
 		}
 		break;
 	}
+	case MFS_NODE_GOLD_FILE:
+	case MFS_NODE_PROFILE_FILE:
+	case MFS_NODE_LINEAGE_FILE: {
+		const struct mfs_node *g = gold_node(lake, n);
+		uint64_t size = 0;
+
+		a->st.st_mode = S_IFREG | 0444;
+		a->st.st_nlink = 1;
+		a->timeout = 0;
+		if (g && g->mat_etag[0] && !g->mat_failed) {
+			size = n->kind == MFS_NODE_LINEAGE_FILE
+				       ? (g->mat_lineage ? strlen(g->mat_lineage) : 0)
+				       : g->mat_size;
+			a->st.st_mtim = g->mtime;
+			a->st.st_ctim = g->mtime;
+			a->st.st_atim = g->mtime;
+			if (n->kind != MFS_NODE_LINEAGE_FILE && gold_fresh(lake, g))
+				a->timeout = lake->cfg.metadata_ttl;
+		}
+		a->st.st_size = (off_t)size;
+		a->st.st_blocks = (blkcnt_t)((size + 511) / 512);
+		break;
+	}
 	case MFS_NODE_BRONZE_DIR:
 	case MFS_NODE_SILVER_DIR:
 	case MFS_NODE_REJECTS_DIR:
+	case MFS_NODE_PROFILE_DIR:
 		a->st.st_mode = S_IFDIR | 0555;
 		a->st.st_nlink = 2;
 		a->timeout = n->parent && (n->parent->kind == MFS_NODE_ROOT ||
@@ -836,28 +930,132 @@ int mfs_lake_would_transform(struct mfs_lake *lake, uint64_t ino, enum mfs_lake_
 	n = mfs_nodes_get(&lake->nodes, ino);
 	if (n && (n->kind == MFS_NODE_SILVER_FILE || n->kind == MFS_NODE_REJECTS_FILE))
 		r = !silver_fresh(n) || mfs_now() - n->attr_time >= lake->cfg.metadata_ttl;
+	else if (n && is_gold_kind(n->kind))
+		r = op == MFS_OP_OPEN || !gold_node(lake, n) || !gold_fresh(lake, gold_node(lake, n));
 	pthread_mutex_unlock(&lake->nodes.lock);
 	return r;
 }
 
+/* ---- gold ---- */
+
+/*
+ * Lock held on entry and exit, dropped while computing. Make gold node @n
+ * (a view or a profile; a lineage file stands for its view) computed from
+ * the current inputs, at most metadata_ttl old. With @entry, a reference to
+ * the view's file.
+ */
+static int gold_materialize(struct mfs_lake *lake, struct mfs_node *n,
+			    struct mfs_cache_entry **entry)
+{
+	struct mfs_node *g = gold_node(lake, n);
+	struct mfs_goldview_ctx ctx;
+	struct mfs_goldview_result res;
+	const struct mfs_gold_view *view = NULL;
+	char why[1024], path[600], *name = NULL;
+	int err;
+
+	if (!g)
+		return -ENOENT;
+	if (!entry && gold_fresh(lake, g))
+		return 0;
+	if (g->mat_failed && mfs_now() - g->mat_failed_at < lake->cfg.metadata_ttl) {
+		mfs_set_error("%s", g->mat_failed);
+		return -EIO;
+	}
+	if (g->kind == MFS_NODE_GOLD_FILE)
+		view = &lake->cfg.pipeline->views[g->meta_id];
+	else if (!(name = strdup(g->key)))
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "gold/%s%s", g->kind == MFS_NODE_PROFILE_FILE ? "_profile/" : "",
+		 g->name);
+	g->refs++;
+	pthread_mutex_unlock(&lake->nodes.lock);
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.store = lake->cfg.store;
+	ctx.io_pool = lake->pool;
+	ctx.cache = lake->cfg.cache;
+	ctx.pipeline = lake->cfg.pipeline;
+	ctx.tmpdir = lake->cfg.tmpdir;
+	ctx.max_prefetch = lake->cfg.max_prefetch;
+	ctx.silver_transforms = &lake->gold_silver_transforms;
+	ctx.partials = &lake->gold_partials;
+	mfs_clear_error();
+	if (view)
+		err = mfs_goldview_materialize(&ctx, view, &res, why, sizeof(why));
+	else
+		err = mfs_goldview_profile(&ctx, name, name, &res, why, sizeof(why));
+	if (!err)
+		atomic_fetch_add(&lake->gold_views, 1);
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	if (!err) {
+		char version[33];
+		XXH128_hash_t h = XXH3_128bits(res.lineage ? res.lineage : "",
+					       res.lineage ? strlen(res.lineage) : 0);
+
+		snprintf(version, sizeof(version), "%016llx%016llx", (unsigned long long)h.high64,
+			 (unsigned long long)h.low64);
+		snprintf(g->mat_etag, sizeof(g->mat_etag), "%s", version);
+		g->mat_size = mfs_cache_entry_size(res.entry);
+		g->mat_rows_out = res.rows;
+		g->mat_rows_in = res.nsources;
+		g->mtime = res.mtime;
+		free(g->mat_schema);
+		g->mat_schema = res.schema;
+		res.schema = NULL;
+		free(g->mat_lineage);
+		g->mat_lineage = res.lineage;
+		res.lineage = NULL;
+		snprintf(g->mat_fingerprint, sizeof(g->mat_fingerprint), "%s", res.fingerprint);
+		free(g->mat_failed);
+		g->mat_failed = NULL;
+		g->attr_time = mfs_now();
+		if (entry) {
+			*entry = res.entry;
+			res.entry = NULL;
+		}
+	} else {
+		free(g->mat_failed);
+		g->mat_failed = strdup(why);
+		g->mat_failed_at = mfs_now();
+		mfs_medallion_error(lake->med, path, why);
+		mfs_set_error("%s", why);
+	}
+	mfs_nodes_unref(&lake->nodes, g);
+	mfs_goldview_result_free(&res);
+	free(name);
+	return err;
+}
+
 /* ---- life cycle ---- */
 
-static int add_fixed(struct mfs_lake *lake, struct mfs_node *parent, const char *name,
-		     enum mfs_node_kind kind, const char *key, int meta_id)
+static struct mfs_node *add_fixed(struct mfs_lake *lake, struct mfs_node *parent,
+				  const char *name, enum mfs_node_kind kind, const char *key,
+				  int meta_id)
 {
 	struct mfs_node *n = mfs_nodes_ensure(&lake->nodes, parent, name, kind, key);
+	struct mfs_node **kids;
 
 	if (!n)
-		return -ENOMEM;
+		return NULL;
 	n->fixed = 1;
 	n->meta_id = meta_id;
-	return 0;
+	if (parent) {
+		kids = realloc(parent->kids, (parent->nkids + 1) * sizeof(*kids));
+		if (!kids)
+			return NULL;
+		parent->kids = kids;
+		kids[parent->nkids++] = n;
+	}
+	return n;
 }
 
 int mfs_lake_new(const struct mfs_lake_config *cfg, struct mfs_lake **out)
 {
 	struct mfs_lake *lake = calloc(1, sizeof(*lake));
-	struct mfs_node *root, *meta;
+	struct mfs_node *root, *meta, *gold, *lin;
+	size_t views;
 	int err, i;
 
 	if (!lake)
@@ -881,16 +1079,33 @@ int mfs_lake_new(const struct mfs_lake_config *cfg, struct mfs_lake **out)
 	if (!root)
 		goto fail;
 	root->fixed = 1;
-	if (add_fixed(lake, root, "bronze", MFS_NODE_BRONZE_DIR, "", 0) ||
-	    add_fixed(lake, root, "silver", MFS_NODE_SILVER_DIR, "", 0) ||
-	    add_fixed(lake, root, "gold", MFS_NODE_LAYER, NULL, 0) ||
-	    add_fixed(lake, root, ".medallion", MFS_NODE_META_DIR, NULL, 0))
+	if (!add_fixed(lake, root, "bronze", MFS_NODE_BRONZE_DIR, "", 0) ||
+	    !add_fixed(lake, root, "silver", MFS_NODE_SILVER_DIR, "", 0) ||
+	    !(gold = add_fixed(lake, root, "gold", MFS_NODE_GOLD_DIR, NULL, 0)) ||
+	    !(meta = add_fixed(lake, root, ".medallion", MFS_NODE_META_DIR, NULL, 0)))
 		goto fail;
-	meta = mfs_nodes_child(&lake->nodes, root, ".medallion");
 	for (i = 0; i < META_COUNT; i++)
-		if (add_fixed(lake, meta, meta_names[i], MFS_NODE_META_FILE, NULL, i))
+		if (!add_fixed(lake, meta, meta_names[i], MFS_NODE_META_FILE, NULL, i))
 			goto fail;
-	if (add_fixed(lake, meta, "rejects", MFS_NODE_REJECTS_DIR, "", META_REJECTS_ID))
+	if (!add_fixed(lake, meta, "rejects", MFS_NODE_REJECTS_DIR, "", META_REJECTS_ID) ||
+	    !(lin = add_fixed(lake, meta, "lineage", MFS_NODE_FIXED_DIR, NULL, 0)) ||
+	    !(lin = add_fixed(lake, lin, "gold", MFS_NODE_FIXED_DIR, NULL, 0)))
+		goto fail;
+	views = cfg->pipeline ? cfg->pipeline->nviews : 0;
+	for (i = 0; i < (int)views; i++) {
+		const struct mfs_gold_view *v = &cfg->pipeline->views[i];
+		char name[512];
+
+		snprintf(name, sizeof(name), "%s%s", v->name,
+			 v->format == MFS_OUT_JSONL ? ".jsonl" : ".csv");
+		if (!add_fixed(lake, gold, name, MFS_NODE_GOLD_FILE, NULL, i))
+			goto fail;
+		snprintf(name, sizeof(name), "%s.json", v->name);
+		if (!add_fixed(lake, lin, name, MFS_NODE_LINEAGE_FILE, NULL, i))
+			goto fail;
+	}
+	/* Zero-config gold: a profile per top-level dataset. */
+	if (!views && !add_fixed(lake, gold, "_profile", MFS_NODE_PROFILE_DIR, "", 0))
 		goto fail;
 	*out = lake;
 	return 0;
@@ -1073,6 +1288,8 @@ int mfs_lake_getattr(struct mfs_lake *lake, uint64_t ino, struct mfs_attr *out)
 		if (n->kind == MFS_NODE_SILVER_FILE && !silver_fresh(n))
 			maybe_queue_siblings(lake, n);
 		err = silver_materialize(lake, n, NULL, NULL);
+	} else if (is_gold_kind(n->kind)) {
+		err = gold_materialize(lake, n, NULL);
 	}
 	if (!err)
 		fill_attr(lake, n, out);
@@ -1097,7 +1314,7 @@ int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out)
 		err = -ENOENT;
 		goto out;
 	}
-	if (is_object_file(n->kind) || n->kind == MFS_NODE_META_FILE) {
+	if (is_file_kind(n->kind)) {
 		err = -ENOTDIR;
 		goto out;
 	}
@@ -1105,22 +1322,8 @@ int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out)
 		err = dir_listing(lake, n, &dir->list);
 		if (err)
 			goto out;
-	} else if (n->kind == MFS_NODE_ROOT) {
-		static const char *const root_names[] = { "bronze", "silver", "gold", ".medallion" };
-
-		for (size_t i = 0; i < 4; i++) {
-			dir->fixed[i] = root_names[i];
-			dir->fixed_nodes[i] = mfs_nodes_child(&lake->nodes, n, root_names[i]);
-		}
-		dir->n_fixed = 4;
-	} else if (n->kind == MFS_NODE_META_DIR) {
-		for (size_t i = 0; i < META_COUNT; i++) {
-			dir->fixed[i] = meta_names[i];
-			dir->fixed_nodes[i] = mfs_nodes_child(&lake->nodes, n, meta_names[i]);
-		}
-		dir->fixed[META_COUNT] = "rejects";
-		dir->fixed_nodes[META_COUNT] = mfs_nodes_child(&lake->nodes, n, "rejects");
-		dir->n_fixed = META_COUNT + 1;
+	} else {
+		dir->fixed = n;
 	}
 	n->refs++;
 	dir->node = n;
@@ -1182,12 +1385,12 @@ int mfs_lake_readdir(struct mfs_lake *lake, struct mfs_dir *dir, size_t i, int p
 			goto out;
 		}
 	} else {
-		if (i >= dir->n_fixed) {
+		if (!dir->fixed || i >= dir->fixed->nkids) {
 			err = 1;
 			goto out;
 		}
-		*name = dir->fixed[i];
-		c = dir->fixed_nodes[i];
+		c = dir->fixed->kids[i];
+		*name = c->name;
 	}
 	if (plus)
 		c->nlookup++;
@@ -1257,6 +1460,9 @@ static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
 	STAT("rows_out", atomic_load(&lake->rows_out));
 	STAT("rows_rejected", atomic_load(&lake->rows_rejected));
 	STAT("duplicates_removed", atomic_load(&lake->duplicates_removed));
+	STAT("gold_views_computed", atomic_load(&lake->gold_views));
+	STAT("gold_partials_computed", atomic_load(&lake->gold_partials));
+	STAT("gold_silver_transforms", atomic_load(&lake->gold_silver_transforms));
 	STAT("cache_entries", cs.entries);
 	STAT("cache_bytes_stored", cs.bytes_stored);
 	STAT("cache_bytes_content", cs.bytes_content);
@@ -1341,6 +1547,25 @@ int mfs_lake_open(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_fil
 		of->keep_cache = strcmp(n->kernel_etag, n->mat_etag) == 0;
 		snprintf(n->kernel_etag, sizeof(n->kernel_etag), "%s", n->mat_etag);
 		break;
+	case MFS_NODE_GOLD_FILE:
+	case MFS_NODE_PROFILE_FILE:
+		err = gold_materialize(lake, n, &f->entry);
+		if (err)
+			goto out;
+		of->keep_cache = strcmp(n->kernel_etag, n->mat_etag) == 0;
+		snprintf(n->kernel_etag, sizeof(n->kernel_etag), "%s", n->mat_etag);
+		break;
+	case MFS_NODE_LINEAGE_FILE:
+		err = gold_materialize(lake, n, NULL);
+		if (err)
+			goto out;
+		if (gold_node(lake, n)->mat_lineage)
+			err = mfs_buf_append(&f->text, gold_node(lake, n)->mat_lineage,
+					     strlen(gold_node(lake, n)->mat_lineage));
+		if (err)
+			goto out;
+		of->direct_io = 1;
+		break;
 	default:
 		err = -EISDIR;
 		goto out;
@@ -1381,16 +1606,19 @@ ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size
 		return -EINVAL;
 	if (f->entry) {
 		n = mfs_cache_read(lake->cfg.cache, f->entry, buf, size, (uint64_t)off);
-		if (n == -EBADMSG) {
-			/* A damaged chunk: computed again, never served. */
+		if (n == -EBADMSG || n == -ESTALE) {
+			/* A damaged chunk, or the entry was evicted or purged while
+			 * open: computed again, never served. */
 			pthread_mutex_lock(&lake->nodes.lock);
 			mfs_cache_entry_put(f->entry);
 			f->entry = NULL;
 			f->node->mat_etag[0] = '\0';
 			if (f->node->kind == MFS_NODE_SILVER_FILE)
 				n = silver_materialize(lake, f->node, &f->entry, NULL);
-			else
+			else if (f->node->kind == MFS_NODE_REJECTS_FILE)
 				n = silver_materialize(lake, f->node, NULL, &f->entry);
+			else
+				n = gold_materialize(lake, f->node, &f->entry);
 			pthread_mutex_unlock(&lake->nodes.lock);
 			if (!n)
 				n = mfs_cache_read(lake->cfg.cache, f->entry, buf, size, (uint64_t)off);
@@ -1455,6 +1683,9 @@ static const char silver_xattrs[] = "user.medallion.source\0user.medallion.etag\
 				    "user.medallion.rejected\0user.medallion.duplicates\0"
 				    "user.medallion.schema\0user.medallion.fingerprint\0";
 
+static const char gold_xattrs[] = "user.medallion.sources\0user.medallion.fingerprint\0"
+				  "user.medallion.schema\0";
+
 /* Lock held. The value of xattr @name of @n into @out; 0 or -ENODATA. */
 static int xattr_value(const struct mfs_node *n, const char *name, struct mfs_buf *out)
 {
@@ -1462,6 +1693,15 @@ static int xattr_value(const struct mfs_node *n, const char *name, struct mfs_bu
 
 	if (strncmp(name, "user.medallion.", strlen("user.medallion.")) != 0)
 		return -ENODATA;
+	if (n->kind == MFS_NODE_GOLD_FILE || n->kind == MFS_NODE_PROFILE_FILE) {
+		if (strcmp(v, "sources") == 0)
+			return mfs_buf_appendf(out, "%llu", (unsigned long long)n->mat_rows_in);
+		if (strcmp(v, "fingerprint") == 0)
+			return mfs_buf_appendf(out, "%s", n->mat_fingerprint);
+		if (strcmp(v, "schema") == 0)
+			return mfs_buf_appendf(out, "%s", n->mat_schema ? n->mat_schema : "[]");
+		return -ENODATA;
+	}
 	if (strcmp(v, "source") == 0)
 		return mfs_buf_appendf(out, "%s", n->key);
 	if (strcmp(v, "etag") == 0)
@@ -1483,6 +1723,26 @@ static int xattr_value(const struct mfs_node *n, const char *name, struct mfs_bu
 	return -ENODATA;
 }
 
+/* The xattr names of @n (NUL-separated, @len bytes), or NULL. */
+static const char *xattr_list(const struct mfs_node *n, size_t *len)
+{
+	switch (n->kind) {
+	case MFS_NODE_BRONZE_FILE:
+		*len = sizeof(bronze_xattrs) - 1;
+		return bronze_xattrs;
+	case MFS_NODE_SILVER_FILE:
+		*len = sizeof(silver_xattrs) - 1;
+		return silver_xattrs;
+	case MFS_NODE_GOLD_FILE:
+	case MFS_NODE_PROFILE_FILE:
+		*len = sizeof(gold_xattrs) - 1;
+		return gold_xattrs;
+	default:
+		*len = 0;
+		return NULL;
+	}
+}
+
 static int known_xattr(const char *list, size_t len, const char *name)
 {
 	const char *p;
@@ -1497,28 +1757,25 @@ ssize_t mfs_lake_getxattr(struct mfs_lake *lake, uint64_t ino, const char *name,
 			  size_t size)
 {
 	struct mfs_buf value = MFS_BUF_INIT;
+	const char *list;
 	struct mfs_node *n;
-	ssize_t r;
+	size_t len = 0;
+	ssize_t r = 0;
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	n = mfs_nodes_get(&lake->nodes, ino);
-	if (!n || !(n->kind == MFS_NODE_BRONZE_FILE || n->kind == MFS_NODE_SILVER_FILE)) {
-		r = -ENODATA;
-		goto out;
-	}
+	list = n ? xattr_list(n, &len) : NULL;
 	/* Unknown names answer at once, without computing anything. */
-	if (!known_xattr(n->kind == MFS_NODE_SILVER_FILE ? silver_xattrs : bronze_xattrs,
-			 n->kind == MFS_NODE_SILVER_FILE ? sizeof(silver_xattrs) - 1
-							 : sizeof(bronze_xattrs) - 1,
-			 name)) {
+	if (!list || !known_xattr(list, len, name)) {
 		r = -ENODATA;
 		goto out;
 	}
-	if (n->kind == MFS_NODE_SILVER_FILE) {
+	if (n->kind == MFS_NODE_SILVER_FILE)
 		r = silver_materialize(lake, n, NULL, NULL);
-		if (r)
-			goto out;
-	}
+	else if (n->kind != MFS_NODE_BRONZE_FILE)
+		r = gold_materialize(lake, n, NULL);
+	if (r)
+		goto out;
 	r = xattr_value(n, name, &value);
 	if (r)
 		goto out;
@@ -1541,13 +1798,7 @@ ssize_t mfs_lake_listxattr(struct mfs_lake *lake, uint64_t ino, char *buf, size_
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	n = mfs_nodes_get(&lake->nodes, ino);
-	if (n && n->kind == MFS_NODE_BRONZE_FILE) {
-		list = bronze_xattrs;
-		len = sizeof(bronze_xattrs) - 1;
-	} else if (n && n->kind == MFS_NODE_SILVER_FILE) {
-		list = silver_xattrs;
-		len = sizeof(silver_xattrs) - 1;
-	}
+	list = n ? xattr_list(n, &len) : NULL;
 	pthread_mutex_unlock(&lake->nodes.lock);
 	if (size == 0 || !list)
 		return (ssize_t)len;

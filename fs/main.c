@@ -26,6 +26,7 @@
 #include "../cache/cache.h"
 #include "../transforms/pipeline.h"
 #include "../util/log.h"
+#include "goldview.h"
 #include "ll.h"
 #include "options.h"
 
@@ -391,6 +392,8 @@ int main(int argc, char **argv)
 	}
 
 	err = load_pipeline(&o, st, &pipeline, msg, sizeof(msg));
+	if (!err)
+		err = mfs_goldview_check(pipeline, msg, sizeof(msg));
 	if (err) {
 		fprintf(stderr, "medallionfs: %s\n", msg[0] ? msg : strerror(-err));
 		goto out;

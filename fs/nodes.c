@@ -49,6 +49,8 @@ static void node_free(struct mfs_nodes *t, struct mfs_node *n)
 		t->put_list(n->list);
 	free(n->mat_schema);
 	free(n->mat_failed);
+	free(n->mat_lineage);
+	free(n->kids);
 	free(n->name);
 	free(n->key);
 	free(n);

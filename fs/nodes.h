@@ -31,6 +31,12 @@ enum mfs_node_kind {
 	MFS_NODE_SILVER_FILE,  /* key: the bronze object it is computed from */
 	MFS_NODE_REJECTS_DIR,  /* .medallion/rejects/ mirrors silver/ */
 	MFS_NODE_REJECTS_FILE, /* key: the bronze object */
+	MFS_NODE_GOLD_DIR,     /* gold/ */
+	MFS_NODE_GOLD_FILE,    /* meta_id: the view's index in the pipeline */
+	MFS_NODE_PROFILE_DIR,  /* gold/_profile/: one file per top-level prefix */
+	MFS_NODE_PROFILE_FILE, /* key: the dataset name */
+	MFS_NODE_FIXED_DIR,    /* .medallion/lineage/, .medallion/lineage/gold/ */
+	MFS_NODE_LINEAGE_FILE, /* meta_id: the view's index */
 };
 
 struct mfs_node {
@@ -42,6 +48,8 @@ struct mfs_node {
 	char *key;
 	int meta_id;             /* MFS_NODE_META_FILE: which generated file */
 	int fixed;               /* never freed */
+	struct mfs_node **kids;  /* fixed directories: their fixed children, in order */
+	size_t nkids;
 
 	/* protected by nodes->lock */
 	uint64_t nlookup;
@@ -62,6 +70,7 @@ struct mfs_node {
 	char *mat_schema;          /* JSON; freed with the node */
 	char mat_fingerprint[33];
 	char *mat_failed;          /* why the transform of mat_etag failed; freed with the node */
+	char *mat_lineage;         /* gold: the inputs, JSON; freed with the node */
 	double mat_failed_at;      /* monotonic time of that failure */
 
 	/* directories: the last listing, shared with open directory handles */

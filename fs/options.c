@@ -89,7 +89,7 @@ void mfs_options_usage(const char *progname)
 	       "Mount an S3 bucket or a local directory as a medallion data lake:\n"
 	       "  MOUNTPOINT/bronze/      the raw objects, byte for byte\n"
 	       "  MOUNTPOINT/silver/      one cleaned, typed, deduplicated file per tabular object\n"
-	       "  MOUNTPOINT/gold/        pipeline views (empty in this release)\n"
+	       "  MOUNTPOINT/gold/        SQL views of the pipeline file (or _profile/ without one)\n"
 	       "  MOUNTPOINT/.medallion/  status: errors, shadowed keys, stats, pipeline, rejects/\n"
 	       "\n"
 	       "SOURCE is s3://BUCKET[/PREFIX] or a local directory.\n"

@@ -89,11 +89,15 @@ def timed_cat(path):
 
 
 def vmhwm(pid):
+    """Peak RSS, and the anonymous part of the current RSS (the rest is
+    LMDB's mapped file pages, reclaimable page cache)."""
+    vals = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "RssAnon", "RssFile"):
+                vals[k] = int(v.split()[0]) * 1024
+    return vals.get("VmHWM", 0), vals.get("RssAnon", 0)
 
 
 def run(work, mib):
@@ -106,7 +110,7 @@ def run(work, mib):
         p = m.path("silver", "dirty.csv")
         drop_caches()
         cold, outsize = timed_cat(p)
-        rss = vmhwm(m.proc.pid)
+        rss, anon = vmhwm(m.proc.pid)
         drop_caches()
         warm, _ = timed_cat(p)
     local = os.path.join(work, "local-copy")
@@ -117,7 +121,7 @@ def run(work, mib):
     base, _ = timed_cat(local)
     os.unlink(local)
     shutil.rmtree(lake)
-    return insize, outsize, cold, warm, base, rss
+    return insize, outsize, cold, warm, base, rss, anon
 
 
 def main():
@@ -130,12 +134,14 @@ def main():
         rows = []
         for mib in [args.mib] + ([args.rss_mib] if args.rss_mib else []):
             rows.append((mib,) + run(work, mib))
-        print("| input | silver out | cold MB/s (input) | warm MB/s | local cat MB/s | warm/cat | peak RSS MiB |")
-        print("|---|---|---|---|---|---|---|")
-        for mib, insize, outsize, cold, warm, base, rss in rows:
-            print("| %d MiB | %.0f MiB | %.0f | %.0f | %.0f | %.2f | %.0f |" % (
+        print("| input | silver out | cold MB/s (input) | warm MB/s | local cat MB/s | warm/cat "
+              "| peak RSS MiB | anon RSS after MiB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for mib, insize, outsize, cold, warm, base, rss, anon in rows:
+            print("| %d MiB | %.0f MiB | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f |" % (
                 insize >> 20, outsize / 2**20, insize / cold / 1e6, outsize / warm / 1e6,
-                outsize / base / 1e6, (outsize / warm) / (outsize / base), rss / 2**20))
+                outsize / base / 1e6, (outsize / warm) / (outsize / base), rss / 2**20,
+                anon / 2**20))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

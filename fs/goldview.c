@@ -1,0 +1,817 @@
+/*
+ * goldview.c - gold views over silver datasets, computed incrementally.
+ *
+ * A view's inputs are the silver files of its datasets (every tabular object
+ * under the dataset's prefix, recursively). Each FROM file contributes a
+ * partial result, cached under the file's key, ETag and silver fingerprint
+ * plus everything else the partial depends on (the view's SQL, the combined
+ * schemas, the JOINed dimensions' versions): when one of N objects changes,
+ * only its partial is computed again and the view is merged from the
+ * cached rest. A changed dimension changes every partial's key, so a join
+ * whose dimension changed is recomputed in full — correctness first.
+ */
+#include "goldview.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+#include <yajl/yajl_tree.h>
+
+#include "../transforms/expr_i.h"
+#include "../transforms/gold.h"
+#include "../util/buf.h"
+#include "../util/err.h"
+#include "../util/log.h"
+#include "materialize.h"
+#include "naming.h"
+
+struct input {
+	char *key;
+	char etag[80];
+	uint64_t size;
+	struct timespec mtime;
+	struct mfs_tabular tab;
+	struct mfs_cache_entry *entry; /* its silver file */
+	struct mfs_silver_meta meta;
+	struct mfs_gold_column *cols;  /* its own schema */
+	size_t ncols;
+};
+
+struct dataset {
+	const char *name;
+	char *prefix;
+	struct input *in;
+	size_t n, cap;
+	struct mfs_gold_column *cols;  /* combined */
+	size_t ncols;
+};
+
+void mfs_goldview_result_free(struct mfs_goldview_result *r)
+{
+	if (r->entry)
+		mfs_cache_entry_put(r->entry);
+	free(r->schema);
+	free(r->lineage);
+	memset(r, 0, sizeof(*r));
+}
+
+static void hash_hex(const void *data, size_t len, char out[33])
+{
+	XXH128_hash_t h = XXH3_128bits(data, len);
+
+	snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, (uint64_t)h.high64, (uint64_t)h.low64);
+}
+
+/* ---- schemas ---- */
+
+static void free_cols(struct mfs_gold_column *cols, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free((char *)cols[i].name);
+	free(cols);
+}
+
+/* user.medallion.schema JSON → columns. */
+static int parse_schema(const char *json, struct mfs_gold_column **out, size_t *n)
+{
+	const char *name_path[] = { "name", NULL }, *type_path[] = { "type", NULL };
+	const char *scale_path[] = { "scale", NULL };
+	char errbuf[128];
+	yajl_val root = yajl_tree_parse(json ? json : "[]", errbuf, sizeof(errbuf));
+	struct mfs_gold_column *cols = NULL;
+	size_t i, len;
+	int err = -EBADMSG;
+
+	*out = NULL;
+	*n = 0;
+	if (!root || !YAJL_IS_ARRAY(root))
+		goto out;
+	len = root->u.array.len;
+	cols = calloc(len + 1, sizeof(*cols));
+	if (!cols) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < len; i++) {
+		yajl_val o = root->u.array.values[i];
+		yajl_val nm = yajl_tree_get(o, name_path, yajl_t_string);
+		yajl_val ty = yajl_tree_get(o, type_path, yajl_t_string);
+		yajl_val sc = yajl_tree_get(o, scale_path, yajl_t_number);
+		const char *nms = nm ? YAJL_GET_STRING(nm) : NULL;
+		const char *tys = ty ? YAJL_GET_STRING(ty) : NULL;
+		struct mfs_expr_error perr;
+		enum mfs_type t;
+		int scale = 0;
+
+		if (!nms || !tys)
+			goto out;
+		if (mfs_expr_parse_type(tys, strlen(tys), &t, &scale, &perr))
+			goto out;
+		if (sc && YAJL_IS_INTEGER(sc) && t == MFS_T_DECIMAL)
+			scale = (int)YAJL_GET_INTEGER(sc);
+		cols[i].name = strdup(nms);
+		if (!cols[i].name) {
+			err = -ENOMEM;
+			goto out;
+		}
+		cols[i].type = t;
+		cols[i].scale = scale;
+		*n = i + 1;
+	}
+	*out = cols;
+	cols = NULL;
+	err = 0;
+out:
+	if (cols)
+		free_cols(cols, *n);
+	if (err)
+		*n = 0;
+	yajl_tree_free(root);
+	return err;
+}
+
+/* The type a column gets when two files disagree (SPEC §5). */
+static void widen(struct mfs_gold_column *a, const struct mfs_gold_column *b)
+{
+	enum mfs_type x = a->type, y = b->type;
+
+	if (y == MFS_T_NULL || x == y) {
+		if (x == MFS_T_DECIMAL && b->scale > a->scale)
+			a->scale = b->scale;
+		return;
+	}
+	if (x == MFS_T_NULL) {
+		a->type = y;
+		a->scale = b->scale;
+		return;
+	}
+	if ((x == MFS_T_INT && y == MFS_T_DECIMAL) || (x == MFS_T_DECIMAL && y == MFS_T_INT)) {
+		a->type = MFS_T_DECIMAL;
+		a->scale = a->scale > b->scale ? a->scale : b->scale;
+		return;
+	}
+	if ((x == MFS_T_INT || x == MFS_T_DECIMAL || x == MFS_T_DOUBLE) &&
+	    (y == MFS_T_INT || y == MFS_T_DECIMAL || y == MFS_T_DOUBLE)) {
+		a->type = MFS_T_DOUBLE;
+		a->scale = 0;
+		return;
+	}
+	if ((x == MFS_T_DATE && y == MFS_T_TIMESTAMP) || (x == MFS_T_TIMESTAMP && y == MFS_T_DATE)) {
+		a->type = MFS_T_TIMESTAMP;
+		return;
+	}
+	a->type = MFS_T_STRING;
+	a->scale = 0;
+}
+
+static int combine(struct dataset *d)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < d->n; i++) {
+		for (j = 0; j < d->in[i].ncols; j++) {
+			const struct mfs_gold_column *c = &d->in[i].cols[j];
+
+			for (k = 0; k < d->ncols; k++)
+				if (strcmp(d->cols[k].name, c->name) == 0)
+					break;
+			if (k < d->ncols) {
+				widen(&d->cols[k], c);
+				continue;
+			}
+			if (d->ncols % 16 == 0) {
+				struct mfs_gold_column *nc =
+					realloc(d->cols, (d->ncols + 16) * sizeof(*nc));
+
+				if (!nc)
+					return -ENOMEM;
+				d->cols = nc;
+			}
+			d->cols[d->ncols].name = strdup(c->name);
+			if (!d->cols[d->ncols].name)
+				return -ENOMEM;
+			d->cols[d->ncols].type = c->type;
+			d->cols[d->ncols].scale = c->scale;
+			d->ncols++;
+		}
+	}
+	return 0;
+}
+
+static int schema_text(const struct dataset *d, struct mfs_buf *b)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < d->ncols && !r; i++)
+		r = mfs_buf_appendf(b, "%s:%d:%d,", d->cols[i].name, (int)d->cols[i].type,
+				    d->cols[i].scale);
+	return r ? r : mfs_buf_appendf(b, ";");
+}
+
+/* ---- inputs ---- */
+
+static void dataset_free(struct dataset *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		free(d->in[i].key);
+		if (d->in[i].entry)
+			mfs_cache_entry_put(d->in[i].entry);
+		mfs_silver_meta_free(&d->in[i].meta);
+		free_cols(d->in[i].cols, d->in[i].ncols);
+	}
+	free(d->in);
+	free(d->prefix);
+	free_cols(d->cols, d->ncols);
+	memset(d, 0, sizeof(*d));
+}
+
+static char *dataset_prefix(const struct mfs_pipeline *p, const char *name)
+{
+	size_t i;
+	char *s = NULL;
+
+	for (i = 0; p && i < p->ndatasets; i++)
+		if (strcmp(p->datasets[i].name, name) == 0)
+			return strdup(p->datasets[i].prefix);
+	if (asprintf(&s, "%s/", name) < 0)
+		return NULL;
+	return s;
+}
+
+static int add_input(struct dataset *d, const struct mfs_object *o, const struct mfs_tabular *t)
+{
+	struct input *in;
+
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 16;
+		struct input *ni = realloc(d->in, nc * sizeof(*ni));
+
+		if (!ni)
+			return -ENOMEM;
+		d->in = ni;
+		d->cap = nc;
+	}
+	in = &d->in[d->n];
+	memset(in, 0, sizeof(*in));
+	in->key = strdup(o->key);
+	if (!in->key)
+		return -ENOMEM;
+	snprintf(in->etag, sizeof(in->etag), "%s", o->etag);
+	in->size = o->size;
+	in->mtime = o->mtime;
+	in->tab = *t;
+	d->n++;
+	return 0;
+}
+
+/* Every tabular object under @prefix, depth first in key order. */
+static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *prefix,
+		int depth, char *why, size_t whylen)
+{
+	struct mfs_listing l = { 0 };
+	size_t i;
+	int err;
+
+	if (depth > 64)
+		return 0;
+	mfs_clear_error();
+	err = mfs_store_list(ctx->store, prefix, &l);
+	if (err) {
+		snprintf(why, whylen, "listing %s: %s", prefix[0] ? prefix : "(root)",
+			 mfs_last_error()[0] ? mfs_last_error() : strerror(-err));
+		return err;
+	}
+	for (i = 0; i < l.n_objects && !err; i++) {
+		const char *leaf = strrchr(l.objects[i].key, '/');
+		struct mfs_tabular t;
+
+		leaf = leaf ? leaf + 1 : l.objects[i].key;
+		if (leaf[0] && mfs_naming_classify(ctx->pipeline, l.objects[i].key, leaf, &t))
+			err = add_input(d, &l.objects[i], &t);
+	}
+	for (i = 0; i < l.n_prefixes && !err; i++)
+		err = walk(ctx, d, l.prefixes[i], depth + 1, why, whylen);
+	mfs_listing_free(&l);
+	return err;
+}
+
+static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *name,
+			char *why, size_t whylen)
+{
+	size_t i;
+	int err;
+
+	d->name = name;
+	d->prefix = dataset_prefix(ctx->pipeline, name);
+	if (!d->prefix)
+		return -ENOMEM;
+	err = walk(ctx, d, d->prefix, 0, why, whylen);
+	for (i = 0; i < d->n && !err; i++) {
+		struct input *in = &d->in[i];
+		struct mfs_silver_source src;
+		int produced = 0;
+
+		memset(&src, 0, sizeof(src));
+		src.store = ctx->store;
+		src.io_pool = ctx->io_pool;
+		src.cache = ctx->cache;
+		src.pipeline = ctx->pipeline;
+		src.key = in->key;
+		src.etag = in->etag;
+		src.size = in->size;
+		src.tab = in->tab;
+		src.tmpdir = ctx->tmpdir;
+		src.max_prefetch = ctx->max_prefetch;
+		err = mfs_materialize_silver(&src, &in->entry, &in->meta, &produced, why, whylen);
+		if (err) {
+			char reason[512];
+
+			snprintf(reason, sizeof(reason), "%s", why);
+			snprintf(why, whylen, "input %s: %s", in->key, reason);
+			break;
+		}
+		if (produced && ctx->silver_transforms)
+			atomic_fetch_add(ctx->silver_transforms, 1);
+		err = parse_schema(in->meta.schema, &in->cols, &in->ncols);
+		if (err)
+			snprintf(why, whylen, "input %s: unreadable schema", in->key);
+	}
+	if (!err)
+		err = combine(d);
+	return err;
+}
+
+/* ---- cache plumbing ---- */
+
+struct entry_source {
+	struct mfs_source src;
+	struct mfs_cache *cache;
+	struct mfs_cache_entry *entry;
+	uint64_t off;
+};
+
+static ssize_t entry_read(struct mfs_source *s, void *buf, size_t len)
+{
+	struct entry_source *es = (struct entry_source *)s;
+	ssize_t n = mfs_cache_read(es->cache, es->entry, buf, len, es->off);
+
+	if (n > 0)
+		es->off += (uint64_t)n;
+	return n;
+}
+
+static void entry_source_init(struct entry_source *es, struct mfs_cache *c,
+			      struct mfs_cache_entry *e)
+{
+	memset(es, 0, sizeof(*es));
+	es->src.read = entry_read;
+	es->cache = c;
+	es->entry = e;
+}
+
+struct writer_sink {
+	struct mfs_sink sink;
+	struct mfs_cache_writer *w;
+	uint64_t bytes;
+};
+
+static int writer_write(struct mfs_sink *s, const void *buf, size_t len)
+{
+	struct writer_sink *ws = (struct writer_sink *)s;
+	int r = mfs_cache_write(ws->w, buf, len);
+
+	if (!r)
+		ws->bytes += len;
+	return r;
+}
+
+static void file_of(const struct mfs_goldview_ctx *ctx, struct input *in,
+		    struct entry_source *es, struct mfs_gold_file *f)
+{
+	entry_source_init(es, ctx->cache, in->entry);
+	memset(f, 0, sizeof(*f));
+	f->src = &es->src;
+	f->format = ctx->pipeline->format;
+	f->schema.cols = in->cols;
+	f->schema.ncols = in->ncols;
+}
+
+struct partial_job {
+	const struct mfs_goldview_ctx *ctx;
+	const struct mfs_gold_query *q;         /* NULL: a profile */
+	const struct mfs_gold_schema *profile;  /* profile: the combined schema */
+	const struct mfs_gold_dims *dims;
+	struct input *in;
+	char *why;
+	size_t whylen;
+};
+
+static int produce_partial(void *arg, struct mfs_cache_writer *w)
+{
+	struct partial_job *j = arg;
+	struct writer_sink ws = { { writer_write, 0 }, w, 0 };
+	struct entry_source es;
+	struct mfs_gold_file f;
+
+	file_of(j->ctx, j->in, &es, &f);
+	if (j->ctx->partials)
+		atomic_fetch_add(j->ctx->partials, 1);
+	if (j->q)
+		return mfs_gold_partial(j->q, j->dims, &f, &ws.sink, j->why, j->whylen);
+	return mfs_gold_profile_partial(j->profile, &f, &ws.sink, j->why, j->whylen);
+}
+
+struct finish_job {
+	const struct mfs_goldview_ctx *ctx;
+	const struct mfs_gold_query *q;
+	const struct mfs_gold_schema *profile;
+	struct mfs_cache_entry **partials;
+	size_t n;
+	enum mfs_out_format format;
+	char *why;
+	size_t whylen;
+	uint64_t rows;
+};
+
+static int produce_view(void *arg, struct mfs_cache_writer *w)
+{
+	struct finish_job *j = arg;
+	struct writer_sink ws = { { writer_write, 0 }, w, 0 };
+	struct entry_source *es = calloc(j->n + 1, sizeof(*es));
+	struct mfs_source **srcs = calloc(j->n + 1, sizeof(*srcs));
+	char meta[64];
+	size_t i;
+	int err = -ENOMEM;
+
+	if (!es || !srcs)
+		goto out;
+	for (i = 0; i < j->n; i++) {
+		entry_source_init(&es[i], j->ctx->cache, j->partials[i]);
+		srcs[i] = &es[i].src;
+	}
+	if (j->q)
+		err = mfs_gold_finish(j->q, srcs, j->n, j->format, &ws.sink, &j->rows, j->why,
+				      j->whylen);
+	else
+		err = mfs_gold_profile_finish(j->profile, srcs, j->n, j->format, &ws.sink, j->why,
+					      j->whylen);
+	if (!err) {
+		snprintf(meta, sizeof(meta), "rows %" PRIu64 "\n", j->rows);
+		err = mfs_cache_set_meta(w, meta, strlen(meta));
+	}
+out:
+	free(es);
+	free(srcs);
+	return err;
+}
+
+static int lineage_json(const char *view, struct dataset *ds, size_t nds, char **out)
+{
+	struct mfs_buf b = MFS_BUF_INIT;
+	size_t i, k;
+	int r, first = 1;
+
+	r = mfs_buf_appendf(&b, "{\"view\": \"%s\", \"inputs\": [", view);
+	for (k = 0; k < nds && !r; k++)
+		for (i = 0; i < ds[k].n && !r; i++) {
+			r = mfs_buf_appendf(&b, "%s\n  {\"dataset\": \"%s\", \"key\": \"", first ? "" : ",",
+					    ds[k].name);
+			/* keys may hold any character: escape what JSON needs */
+			for (const char *p = ds[k].in[i].key; *p && !r; p++) {
+				unsigned char c = (unsigned char)*p;
+
+				if (c == '"' || c == '\\')
+					r = mfs_buf_appendf(&b, "\\%c", c);
+				else if (c < 0x20)
+					r = mfs_buf_appendf(&b, "\\u%04x", c);
+				else
+					r = mfs_buf_append(&b, p, 1);
+			}
+			if (!r)
+				r = mfs_buf_appendf(&b, "\", \"etag\": \"%s\"}", ds[k].in[i].etag);
+			first = 0;
+		}
+	if (!r)
+		r = mfs_buf_appendf(&b, "\n]}\n");
+	if (r) {
+		mfs_buf_free(&b);
+		return r;
+	}
+	*out = b.data;
+	return 0;
+}
+
+/*
+ * Partials of every FROM file (cached), then the view (cached). @key_base
+ * holds what every partial key shares.
+ */
+static int run(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_query *q,
+	       const struct mfs_gold_schema *profile, const struct mfs_gold_dims *dims,
+	       struct dataset *from, const char *kind, const struct mfs_buf *key_base,
+	       enum mfs_out_format format, struct mfs_goldview_result *res, char *why,
+	       size_t whylen)
+{
+	struct mfs_cache_entry **parts = calloc(from->n + 1, sizeof(*parts));
+	struct mfs_buf all = MFS_BUF_INIT, vkey = MFS_BUF_INIT;
+	struct finish_job fj;
+	size_t i;
+	int err = -ENOMEM;
+
+	if (!parts)
+		goto out;
+	for (i = 0; i < from->n; i++) {
+		struct partial_job pj = { ctx, q, profile, dims, &from->in[i], why, whylen };
+		struct mfs_buf pkey = MFS_BUF_INIT;
+
+		err = mfs_buf_appendf(&pkey, "%s-partial", kind);
+		if (!err)
+			err = mfs_buf_append(&pkey, "", 1);
+		if (!err)
+			err = mfs_buf_append(&pkey, key_base->data, key_base->len);
+		if (!err)
+			err = mfs_buf_appendf(&pkey, "%s", from->in[i].key);
+		if (!err)
+			err = mfs_buf_append(&pkey, "", 1);
+		if (!err)
+			err = mfs_buf_appendf(&pkey, "%s:%s", from->in[i].etag,
+					      from->in[i].meta.fingerprint);
+		if (!err)
+			err = mfs_buf_append(&all, pkey.data, pkey.len + 1);
+		if (!err)
+			err = mfs_cache_get(ctx->cache, pkey.data, pkey.len, produce_partial, &pj,
+					    &parts[i], NULL);
+		mfs_buf_free(&pkey);
+		if (err) {
+			if (!why[0])
+				snprintf(why, whylen, "partial result of %s: %s", from->in[i].key,
+					 strerror(-err));
+			goto out;
+		}
+	}
+	{
+		char h[33];
+
+		hash_hex(all.data ? all.data : "", all.len, h);
+		err = mfs_buf_appendf(&vkey, "%s", kind);
+		if (!err)
+			err = mfs_buf_append(&vkey, "", 1);
+		if (!err)
+			err = mfs_buf_append(&vkey, key_base->data, key_base->len);
+		if (!err)
+			err = mfs_buf_appendf(&vkey, "%s:%d", h, (int)format);
+		if (err)
+			goto out;
+	}
+	memset(&fj, 0, sizeof(fj));
+	fj.ctx = ctx;
+	fj.q = q;
+	fj.profile = profile;
+	fj.partials = parts;
+	fj.n = from->n;
+	fj.format = format;
+	fj.why = why;
+	fj.whylen = whylen;
+	err = mfs_cache_get(ctx->cache, vkey.data, vkey.len, produce_view, &fj, &res->entry, NULL);
+	if (!err) {
+		size_t mlen;
+		const char *meta = mfs_cache_entry_meta(res->entry, &mlen);
+
+		if (meta && mlen > 5 && strncmp(meta, "rows ", 5) == 0)
+			res->rows = strtoull(meta + 5, NULL, 10);
+	} else if (!why[0]) {
+		snprintf(why, whylen, "computing the view: %s", strerror(-err));
+	}
+out:
+	for (i = 0; parts && i < from->n; i++)
+		if (parts[i])
+			mfs_cache_entry_put(parts[i]);
+	free(parts);
+	mfs_buf_free(&all);
+	mfs_buf_free(&vkey);
+	return err;
+}
+
+static void newest(struct dataset *ds, size_t nds, struct mfs_goldview_result *res)
+{
+	size_t i, k;
+
+	for (k = 0; k < nds; k++) {
+		res->nsources += ds[k].n;
+		for (i = 0; i < ds[k].n; i++) {
+			const struct timespec *t = &ds[k].in[i].mtime;
+
+			if (t->tv_sec > res->mtime.tv_sec ||
+			    (t->tv_sec == res->mtime.tv_sec && t->tv_nsec > res->mtime.tv_nsec))
+				res->mtime = *t;
+		}
+	}
+}
+
+int mfs_goldview_materialize(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_view *view,
+			     struct mfs_goldview_result *res, char *why, size_t whylen)
+{
+	struct mfs_gold_query *q = NULL;
+	struct mfs_gold_schema *schemas = NULL;
+	struct mfs_gold_dims *dims = NULL;
+	struct dataset *ds = NULL;
+	struct mfs_buf base = MFS_BUF_INIT;
+	struct mfs_expr_error perr;
+	size_t nds = 0, i, k;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	why[0] = '\0';
+	err = mfs_gold_parse(view->sql, strlen(view->sql), &q, &perr);
+	if (err) {
+		snprintf(why, whylen, "%d:%d: %s", perr.line, perr.col, perr.msg);
+		goto out;
+	}
+	nds = mfs_gold_ndatasets(q);
+	ds = calloc(nds + 1, sizeof(*ds));
+	schemas = calloc(nds + 1, sizeof(*schemas));
+	err = -ENOMEM;
+	if (!ds || !schemas)
+		goto out;
+	for (k = 0; k < nds; k++) {
+		err = load_dataset(ctx, &ds[k], mfs_gold_dataset(q, k), why, whylen);
+		if (err)
+			goto out;
+		schemas[k].cols = ds[k].cols;
+		schemas[k].ncols = ds[k].ncols;
+	}
+	err = mfs_gold_bind(q, schemas, &perr);
+	if (err) {
+		snprintf(why, whylen, "view %s: %s", view->name, perr.msg);
+		goto out;
+	}
+	for (k = 1; k < nds; k++) {
+		struct entry_source *es = calloc(ds[k].n + 1, sizeof(*es));
+		struct mfs_gold_file *files = calloc(ds[k].n + 1, sizeof(*files));
+
+		err = -ENOMEM;
+		if (es && files) {
+			for (i = 0; i < ds[k].n; i++)
+				file_of(ctx, &ds[k].in[i], &es[i], &files[i]);
+			err = mfs_gold_dims_load(q, &dims, k, files, ds[k].n, why, whylen);
+		}
+		free(es);
+		free(files);
+		if (err)
+			goto out;
+	}
+	/* Everything a partial depends on besides its own file. */
+	err = mfs_buf_appendf(&base, "v%d\n%s\n%d\n", MFS_GOLD_FORMAT_VERSION, view->sql,
+			      (int)ctx->pipeline->format);
+	for (k = 0; k < nds && !err; k++) {
+		err = schema_text(&ds[k], &base);
+		for (i = 0; k > 0 && i < ds[k].n && !err; i++)
+			err = mfs_buf_appendf(&base, "%s=%s:%s,", ds[k].in[i].key, ds[k].in[i].etag,
+					      ds[k].in[i].meta.fingerprint);
+	}
+	if (!err) {
+		char h[33];
+
+		hash_hex(base.data, base.len, h);
+		mfs_buf_reset(&base);
+		err = mfs_buf_appendf(&base, "%s", h);
+		if (!err)
+			err = mfs_buf_append(&base, "", 1);
+		snprintf(res->fingerprint, sizeof(res->fingerprint), "%s", h);
+	}
+	if (err)
+		goto out;
+	err = run(ctx, q, NULL, dims, &ds[0], "gold", &base, view->format, res, why, whylen);
+	if (err)
+		goto out;
+	res->schema = mfs_gold_schema_json(q);
+	err = lineage_json(view->name, ds, nds, &res->lineage);
+	newest(ds, nds, res);
+out:
+	if (err && res->entry) {
+		mfs_cache_entry_put(res->entry);
+		res->entry = NULL;
+	}
+	if (err && !why[0])
+		snprintf(why, whylen, "%s", strerror(-err));
+	mfs_gold_dims_free(dims);
+	for (k = 0; ds && k < nds; k++)
+		dataset_free(&ds[k]);
+	free(ds);
+	free(schemas);
+	mfs_gold_free(q);
+	mfs_buf_free(&base);
+	return err == -ENOMEM || err == -EIO || err == -ENOSPC ? err : (err ? -EIO : 0);
+}
+
+int mfs_goldview_profile(const struct mfs_goldview_ctx *ctx, const char *name, const char *prefix,
+			 struct mfs_goldview_result *res, char *why, size_t whylen)
+{
+	struct dataset d;
+	struct mfs_gold_schema schema;
+	struct mfs_buf base = MFS_BUF_INIT;
+	char h[33];
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	memset(&d, 0, sizeof(d));
+	why[0] = '\0';
+	err = load_dataset(ctx, &d, name, why, whylen);
+	if (err)
+		goto out;
+	(void)prefix;
+	schema.cols = d.cols;
+	schema.ncols = d.ncols;
+	err = mfs_buf_appendf(&base, "profile v%d\n%s\n", MFS_GOLD_FORMAT_VERSION, name);
+	if (!err)
+		err = schema_text(&d, &base);
+	if (err)
+		goto out;
+	hash_hex(base.data, base.len, h);
+	mfs_buf_reset(&base);
+	err = mfs_buf_appendf(&base, "%s", h);
+	if (!err)
+		err = mfs_buf_append(&base, "", 1);
+	if (err)
+		goto out;
+	snprintf(res->fingerprint, sizeof(res->fingerprint), "%s", h);
+	err = run(ctx, NULL, &schema, NULL, &d, "profile", &base, MFS_OUT_CSV, res, why, whylen);
+	if (!err)
+		err = lineage_json(name, &d, 1, &res->lineage);
+	if (!err)
+		newest(&d, 1, res);
+out:
+	if (err && res->entry) {
+		mfs_cache_entry_put(res->entry);
+		res->entry = NULL;
+	}
+	if (err && !why[0])
+		snprintf(why, whylen, "%s", strerror(-err));
+	dataset_free(&d);
+	mfs_buf_free(&base);
+	return err == -ENOMEM || err == -EIO ? err : (err ? -EIO : 0);
+}
+
+int mfs_goldview_check(const struct mfs_pipeline *p, char *msg, size_t mlen)
+{
+	size_t v, k, i;
+
+	for (v = 0; v < p->nviews; v++) {
+		const struct mfs_gold_view *view = &p->views[v];
+		struct mfs_gold_query *q = NULL;
+		struct mfs_gold_schema *schemas = NULL;
+		struct mfs_gold_column *cols = NULL;
+		struct mfs_expr_error perr;
+		size_t nds, ncols = 0;
+		int err;
+
+		memset(&perr, 0, sizeof(perr));
+		err = mfs_gold_parse(view->sql, strlen(view->sql), &q, &perr);
+		if (!err) {
+			nds = mfs_gold_ndatasets(q);
+			schemas = calloc(nds + 1, sizeof(*schemas));
+			for (k = 0; k < p->ndatasets; k++)
+				ncols += p->datasets[k].ncolumns;
+			cols = calloc(ncols + 1, sizeof(*cols));
+			err = schemas && cols ? 0 : -ENOMEM;
+			ncols = 0;
+			for (k = 0; k < nds && !err; k++) {
+				const struct mfs_dataset *d = NULL;
+
+				for (i = 0; i < p->ndatasets; i++)
+					if (strcmp(p->datasets[i].name, mfs_gold_dataset(q, k)) == 0)
+						d = &p->datasets[i];
+				schemas[k].cols = cols + ncols;
+				for (i = 0; d && i < d->ncolumns; i++) {
+					cols[ncols].name = d->columns[i].name;
+					cols[ncols].type = d->columns[i].type;
+					cols[ncols].scale = d->columns[i].scale;
+					ncols++;
+					schemas[k].ncols++;
+				}
+			}
+			if (!err)
+				err = mfs_gold_check(q, schemas, &perr);
+		}
+		mfs_gold_free(q);
+		free(schemas);
+		free(cols);
+		if (err) {
+			/* The SQL's first line starts at view->col; later lines at column 1. */
+			snprintf(msg, mlen, "%s:%d:%d: [gold %s] %s", p->path,
+				 view->line + (perr.line > 0 ? perr.line - 1 : 0),
+				 perr.line <= 1 ? view->col + (perr.col > 0 ? perr.col - 1 : 0)
+						: perr.col,
+				 view->name, perr.msg[0] ? perr.msg : strerror(-err));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
