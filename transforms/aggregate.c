@@ -347,7 +347,7 @@ long mfs_bmap_find(const struct mfs_bmap *m, const void *k, size_t n)
 	for (j = h & (m->cap - 1); m->slots[j]; j = (j + 1) & (m->cap - 1)) {
 		e = m->slots[j] - 1;
 		if (m->hashes[e] == h && m->klen[e] == n &&
-		    !memcmp(m->keys.data + m->koff[e], k, n))
+		    (!n || !memcmp(m->keys.data + m->koff[e], k, n)))
 			return (long)e;
 	}
 	return -1;
@@ -364,7 +364,7 @@ int mfs_bmap_add(struct mfs_bmap *m, const void *k, size_t n, size_t *idx, int *
 		for (j = h & (m->cap - 1); m->slots[j]; j = (j + 1) & (m->cap - 1)) {
 			e = m->slots[j] - 1;
 			if (m->hashes[e] == h && m->klen[e] == n &&
-			    !memcmp(m->keys.data + m->koff[e], k, n)) {
+			    (!n || !memcmp(m->keys.data + m->koff[e], k, n))) {
 				*idx = e;
 				return 0;
 			}
@@ -396,7 +396,7 @@ int mfs_bmap_add(struct mfs_bmap *m, const void *k, size_t n, size_t *idx, int *
 	e = m->n;
 	m->koff[e] = m->keys.len;
 	m->klen[e] = n;
-	rc = mfs_buf_append(&m->keys, k, n);
+	rc = n ? mfs_buf_append(&m->keys, k, n) : 0;
 	if (rc)
 		return rc;
 	m->hashes[e] = h;

@@ -158,7 +158,7 @@ long mfs_bmap_find(const struct mfs_bmap *m, const void *k, size_t n);
 static inline const void *mfs_bmap_key(const struct mfs_bmap *m, size_t i, size_t *n)
 {
 	*n = m->klen[i];
-	return m->keys.data + m->koff[i];
+	return *n ? m->keys.data + m->koff[i] : "";
 }
 
 /* ---- aggregate states ---- */

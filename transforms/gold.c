@@ -1476,7 +1476,8 @@ static int res_done(struct res *r)
 
 	if (!r->sorting)
 		return 0;
-	qsort_r(r->kept, n, sizeof(*r->kept), order_cmp, r);
+	if (n)
+		qsort_r(r->kept, n, sizeof(*r->kept), order_cmp, r);
 	if (r->q->limit >= 0 && (uint64_t)r->q->limit < n)
 		n = (size_t)r->q->limit;
 	for (i = 0; i < n && !rc; i++)

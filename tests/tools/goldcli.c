@@ -315,6 +315,9 @@ int main(int argc, char **argv)
 done:
 	for (i = 0; i < nfiles && srcs[i]; i++)
 		mfs_source_close(srcs[i]);
+	free(srcs);
+	for (i = 0; i < (profile ? 1 : q ? mfs_gold_ndatasets(q) : 0); i++)
+		free((void *)schemas[i].cols);
 	if (rc) {
 		fprintf(stderr, "mfs-goldcli: %s\n", why);
 		return 1;
