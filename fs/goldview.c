@@ -314,6 +314,12 @@ static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, c
 	if (!d->prefix)
 		return -ENOMEM;
 	err = walk(ctx, d, d->prefix, 0, why, whylen);
+	if (!err && d->n == 0) {
+		/* As DuckDB's catalog error: a view over nothing is a mistake. */
+		snprintf(why, whylen, "dataset %s does not exist: no tabular objects under %s",
+			 name, d->prefix[0] ? d->prefix : "the source root");
+		return -ENOENT;
+	}
 	for (i = 0; i < d->n && !err; i++) {
 		struct input *in = &d->in[i];
 		struct mfs_silver_source src;

@@ -85,7 +85,12 @@ int mfs_gold_val_put(struct mfs_buf *b, const struct mfs_value *v)
 		rc = put_tag(b, TAG_DATE);
 		return rc ? rc : mfs_gold_put_u64(b, (uint64_t)(int64_t)v->u.date);
 	case MFS_T_TIMESTAMP:
-		rc = put_tag(b, v->u.ts.utc ? TAG_TSZ : TAG_TS);
+		/*
+		 * One instant, one encoding: the UTC flag only says how silver
+		 * wrote it, so 12:00Z and 12:00 group together (as in DuckDB)
+		 * and gold prints timestamps without a zone, as DuckDB does.
+		 */
+		rc = put_tag(b, TAG_TS);
 		return rc ? rc : mfs_gold_put_u64(b, (uint64_t)v->u.ts.us);
 	case MFS_T_STRING:
 		rc = put_tag(b, TAG_STR);

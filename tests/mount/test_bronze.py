@@ -29,9 +29,9 @@ def test_layout(lake, mounter):
     with mounter(lake.source, lake.opts()) as m:
         assert sorted(os.listdir(m.mp)) == [".medallion", "bronze", "gold", "silver"]
         assert os.listdir(m.path("silver")) == []  # hello.txt is not tabular
-        assert os.listdir(m.path("gold")) == []
-        assert sorted(os.listdir(m.path(".medallion"))) == ["errors", "pipeline", "rejects",
-                                                            "shadowed", "stats"]
+        assert os.listdir(m.path("gold")) == ["_profile"]  # no pipeline: profiles only
+        assert sorted(os.listdir(m.path(".medallion"))) == ["errors", "lineage", "pipeline",
+                                                            "rejects", "shadowed", "stats"]
         st = os.stat(m.path("bronze"))
         assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o555
         st = os.stat(m.path("bronze", "hello.txt"))

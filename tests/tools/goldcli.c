@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
+#include "../../transforms/aggregate.h"
 #include "../../transforms/expr_i.h"
 #include "../../transforms/gold.h"
 #include "../../util/stream.h"
@@ -284,6 +285,19 @@ int main(int argc, char **argv)
 	}
 	if (mfs_gold_ndatasets(q) > 64)
 		die(2, "%s", "too many datasets");
+	/* A dataset no --file names does not exist (DuckDB: a catalog error). */
+	for (i = 0; i < mfs_gold_ndatasets(q); i++) {
+		size_t j;
+
+		for (j = 0; j < nfiles; j++)
+			if (!strcmp(files[j].dataset, mfs_gold_dataset(q, i)))
+				break;
+		if (j == nfiles) {
+			fprintf(stderr, "%d:%d: dataset %s does not exist\n", q->ds[i].line,
+				q->ds[i].col, mfs_gold_dataset(q, i));
+			return 2;
+		}
+	}
 	for (i = 0; i < mfs_gold_ndatasets(q); i++)
 		schemas[i] = combined(mfs_gold_dataset(q, i));
 	rc = mfs_gold_bind(q, schemas, &err);
