@@ -227,7 +227,7 @@ int main(int argc, char **argv)
 	const char *sql = NULL, *profile = NULL, *dir = NULL;
 	enum mfs_out_format format = MFS_OUT_CSV;
 	struct mfs_source **srcs = NULL;
-	struct mfs_gold_schema schemas[64];
+	struct mfs_gold_schema schemas[64] = { { NULL, 0 } };
 	struct mfs_gold_query *q = NULL;
 	struct mfs_gold_dims *dims = NULL;
 	struct mfs_expr_error err;
@@ -235,7 +235,7 @@ int main(int argc, char **argv)
 	char why[512] = "";
 	size_t i, j, n;
 	uint64_t rows;
-	int rc;
+	int rc, status = 0;
 
 	for (i = 1; i < (size_t)argc; i++) {
 		const char *a = argv[i], *v = i + 1 < (size_t)argc ? argv[i + 1] : NULL;
@@ -274,6 +274,10 @@ int main(int argc, char **argv)
 		n = run_partials(NULL, NULL, &schemas[0], profile, dir, srcs);
 		rc = mfs_gold_profile_finish(&schemas[0], srcs, n, format, &out.sink, why,
 					     sizeof(why));
+		if (rc) {
+			fprintf(stderr, "mfs-goldcli: %s\n", why);
+			status = 1;
+		}
 		goto done;
 	}
 	if (!sql)
@@ -281,21 +285,21 @@ int main(int argc, char **argv)
 	rc = mfs_gold_parse(sql, strlen(sql), &q, &err);
 	if (rc) {
 		fprintf(stderr, "%d:%d: %s\n", err.line, err.col, err.msg);
-		return 2;
+		status = 2;
+		goto done;
 	}
 	if (mfs_gold_ndatasets(q) > 64)
 		die(2, "%s", "too many datasets");
 	/* A dataset no --file names does not exist (DuckDB: a catalog error). */
 	for (i = 0; i < mfs_gold_ndatasets(q); i++) {
-		size_t j;
-
 		for (j = 0; j < nfiles; j++)
 			if (!strcmp(files[j].dataset, mfs_gold_dataset(q, i)))
 				break;
 		if (j == nfiles) {
 			fprintf(stderr, "%d:%d: dataset %s does not exist\n", q->ds[i].line,
 				q->ds[i].col, mfs_gold_dataset(q, i));
-			return 2;
+			status = 2;
+			goto done;
 		}
 	}
 	for (i = 0; i < mfs_gold_ndatasets(q); i++)
@@ -303,7 +307,8 @@ int main(int argc, char **argv)
 	rc = mfs_gold_bind(q, schemas, &err);
 	if (rc) {
 		fprintf(stderr, "%d:%d: %s\n", err.line, err.col, err.msg);
-		return 2;
+		status = 2;
+		goto done;
 	}
 	for (i = 1; i < mfs_gold_ndatasets(q); i++) {
 		struct mfs_gold_file *gf = calloc(nfiles + 1, sizeof(*gf));
@@ -321,22 +326,24 @@ int main(int argc, char **argv)
 		free(gf);
 		if (rc) {
 			fprintf(stderr, "mfs-goldcli: %s\n", why);
-			return 1;
+			status = 1;
+			goto done;
 		}
 	}
 	n = run_partials(q, dims, NULL, mfs_gold_dataset(q, 0), dir, srcs);
 	rc = mfs_gold_finish(q, srcs, n, format, &out.sink, &rows, why, sizeof(why));
+	if (rc) {
+		fprintf(stderr, "mfs-goldcli: %s\n", why);
+		status = 1;
+	}
 done:
+	/* Everything freed on every path, so LeakSanitizer judges the engine. */
 	for (i = 0; i < nfiles && srcs[i]; i++)
 		mfs_source_close(srcs[i]);
 	free(srcs);
-	for (i = 0; i < (profile ? 1 : q ? mfs_gold_ndatasets(q) : 0); i++)
+	for (i = 0; i < 64; i++)
 		free((void *)schemas[i].cols);
-	if (rc) {
-		fprintf(stderr, "mfs-goldcli: %s\n", why);
-		return 1;
-	}
 	mfs_gold_dims_free(dims);
 	mfs_gold_free(q);
-	return 0;
+	return status;
 }
