@@ -414,7 +414,12 @@ int mfs_s3_parse_error(const char *xml, size_t len, struct mfs_s3_error *out)
 	s.kind = DOC_ERROR;
 	s.error = out;
 	r = run_parser(&s, xml, len);
-	if (!r && !s.is_error_doc)
+	/*
+	 * Without a <Code> there is nothing to map (the status decides), and
+	 * calling it a parsed error would let an HTML page from a proxy that
+	 * happens to use <Error> pass for S3's word.
+	 */
+	if (!r && (!s.is_error_doc || !out->code[0]))
 		r = -EINVAL;
 	mfs_buf_free(&s.text);
 	return r;

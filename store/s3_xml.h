@@ -40,7 +40,7 @@ struct mfs_s3_error {
 	char region[64]; /* <Region> of a PermanentRedirect / AuthorizationHeaderMalformed */
 };
 
-/* Returns 0, or -EINVAL when @xml is not an <Error> document. */
+/* Returns 0, or -EINVAL when @xml is not an <Error> document with a <Code>. */
 int mfs_s3_parse_error(const char *xml, size_t len, struct mfs_s3_error *out);
 
 /* "2024-01-02T03:04:05.678Z" (fraction optional) -> @ts. 0 or -EINVAL. */
