@@ -330,10 +330,15 @@ static int hexval(int c)
 	return -1;
 }
 
-/* In place: %XX -> byte, '+' -> ' ' (S3's encoding-type=url is form-style). */
+/*
+ * In place: %XX -> byte, '+' -> ' ' (S3's encoding-type=url is form-style).
+ * -EINVAL for a malformed escape; -EILSEQ when the name holds a %00, which
+ * no file name can carry and which, cut there, would name another object.
+ */
 static int url_decode(char *s)
 {
 	char *w = s;
+	int nul = 0;
 
 	for (; *s; s++) {
 		if (*s == '+') {
@@ -347,12 +352,58 @@ static int url_decode(char *s)
 			if (lo < 0)
 				return -EINVAL;
 			*w++ = (char)(hi * 16 + lo);
+			nul |= hi == 0 && lo == 0;
 			s += 2;
 		} else {
 			*w++ = *s;
 		}
 	}
 	*w = '\0';
+	return nul ? -EILSEQ : 0;
+}
+
+/*
+ * Decode every key and prefix of @page, dropping those that hold a NUL
+ * (see url_decode): one object nobody can open must not make the whole
+ * directory unlistable. A slot emptied by a drop or a move is left NULL, so
+ * that on -EINVAL mfs_listing_free() frees every name exactly once.
+ */
+static int url_decode_page(struct mfs_listing *page)
+{
+	size_t i, n;
+	int r;
+
+	for (i = 0, n = 0; i < page->n_objects; i++) {
+		r = url_decode(page->objects[i].key);
+		if (r == -EILSEQ) {
+			mfs_object_free(&page->objects[i]);
+			continue;
+		}
+		if (r)
+			return r;
+		if (n != i) {
+			page->objects[n] = page->objects[i];
+			page->objects[i].key = NULL;
+		}
+		n++;
+	}
+	page->n_objects = n;
+	for (i = 0, n = 0; i < page->n_prefixes; i++) {
+		r = url_decode(page->prefixes[i]);
+		if (r == -EILSEQ) {
+			free(page->prefixes[i]);
+			page->prefixes[i] = NULL;
+			continue;
+		}
+		if (r)
+			return r;
+		if (n != i) {
+			page->prefixes[n] = page->prefixes[i];
+			page->prefixes[i] = NULL;
+		}
+		n++;
+	}
+	page->n_prefixes = n;
 	return 0;
 }
 
@@ -360,7 +411,6 @@ int mfs_s3_parse_list(const char *xml, size_t len, struct mfs_listing *page,
 		      struct mfs_s3_list_info *info)
 {
 	struct xml_state s;
-	size_t i;
 	int r;
 
 	memset(page, 0, sizeof(*page));
@@ -382,12 +432,8 @@ int mfs_s3_parse_list(const char *xml, size_t len, struct mfs_listing *page,
 		r = -EINVAL;
 		goto out;
 	}
-	if (info->url_encoded) {
-		for (i = 0; i < page->n_objects && !r; i++)
-			r = url_decode(page->objects[i].key);
-		for (i = 0; i < page->n_prefixes && !r; i++)
-			r = url_decode(page->prefixes[i]);
-	}
+	if (info->url_encoded)
+		r = url_decode_page(page);
 	if (!r && info->is_truncated && (!info->next_token || !*info->next_token))
 		r = -EINVAL; /* a truncated page we cannot continue from */
 out:

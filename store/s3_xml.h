@@ -25,7 +25,8 @@ struct mfs_s3_list_info {
  * Parse a ListBucketResult. @page receives every <Contents> (full keys as the
  * server wrote them, in document order) and every <CommonPrefixes><Prefix>;
  * keys and prefixes are URL-decoded when the response says
- * EncodingType=url. Free @page with mfs_listing_free() and @info with
+ * EncodingType=url, and one that decodes to a name holding a NUL is left
+ * out (no file can have that name). Free @page with mfs_listing_free() and @info with
  * mfs_s3_list_info_free(), also after a failure. Returns 0, -EINVAL for
  * malformed XML or a malformed field (bad Size, LastModified), -ENOMEM.
  */

@@ -170,6 +170,9 @@ static inline const char *scan_next(struct scan *s, const char *p, const char *e
 	}
 }
 
+/* Fields stored per record at most (a power of two, as grow_fields doubles). */
+#define CSV_MAX_FIELDS 65536
+
 static int grow_fields(struct csv_reader *c)
 {
 	size_t n = c->fcap ? c->fcap * 2 : 64;
@@ -276,8 +279,19 @@ static int parse_record(struct csv_reader *c)
 		struct mfs_field *f;
 		const char *s;
 
-		if (nf == c->fcap && (r = grow_fields(c)))
-			return r;
+		if (nf == c->fcap) {
+			if (c->fcap >= CSV_MAX_FIELDS) {
+				/*
+				 * A line of millions of delimiters would cost ~45
+				 * bytes a field: keep memory bounded, reuse the last
+				 * slot and reject the record instead.
+				 */
+				nf--;
+				err = "more than 65536 fields";
+			} else if ((r = grow_fields(c))) {
+				return r;
+			}
+		}
 		f = &c->fields[nf];
 		if (p == e) {
 			/* After a delimiter at the very end: one more, empty field. */

@@ -67,6 +67,10 @@ struct cand {
 	size_t nrows;   /* rows after the preamble */
 	size_t ncons;   /* of which have the table's width */
 	size_t nskip;   /* preamble records */
+	/* The same counted in input lines a row spans: a quoted field over 30
+	 * lines is one consistent row of 30 lines for the right quote, and 30
+	 * rows that may look consistent for quote=none. */
+	size_t nlines, lcons;
 };
 
 static int check_binary(const char *sample, size_t len)
@@ -219,7 +223,14 @@ static int evaluate(const char *sample, size_t len, int at_eof, struct cand *c)
 		c->nskip = 0;
 	c->nrows = n - c->nskip;
 	for (i = c->nskip; i < n; i++) {
+		size_t span = i + 1 < n && rows[i + 1].line > rows[i].line
+				      ? (size_t)(rows[i + 1].line - rows[i].line)
+				      : 1;
+
 		c->ncons += rows[i].nfields == width;
+		c->nlines += span;
+		if (rows[i].nfields == width)
+			c->lcons += span;
 		trailing &= rows[i].trailing;
 	}
 	c->d.trailing_delimiter = trailing && width > 1;
@@ -238,11 +249,11 @@ static int is_table(const struct cand *c)
 	       (c->ncons >= 2 || (c->nrows == 1 && !c->nskip));
 }
 
-/* Consistent rows less inconsistent ones: a quote=none candidate that cuts
+/* Consistent rows less inconsistent ones, weighted by the lines each spans: a quote=none candidate that cuts
  * multi-line fields into pieces gains nothing from the pieces. */
 static long long score(const struct cand *c)
 {
-	return 2 * (long long)c->ncons - (long long)c->nrows;
+	return 2 * (long long)c->lcons - (long long)c->nlines;
 }
 
 static int better(const struct cand *a, const struct cand *b)

@@ -36,7 +36,7 @@ WITH raw AS (SELECT * FROM read_csv('{glob}', all_varchar=true, header=true)),
 clean AS (
   SELECT DISTINCT
     TRY_CAST("Order ID" AS BIGINT) AS order_id,
-    NULLIF(trim("Customer"), '') AS customer,
+    NULLIF(NULLIF(trim("Customer"), ''), 'N/A') AS customer,
     TRY_CAST(replace(replace(trim("Amount"), '$', ''), ',', '') AS DECIMAL(18,2)) AS amount,
     COALESCE(TRY_CAST("Order Date" AS DATE), TRY_STRPTIME("Order Date", '%m/%d/%Y')::DATE) AS order_date,
     lower(trim("Active")) IN ('yes', 'y', 'true', 't') AS active,

@@ -12,7 +12,8 @@
  * sizes, times, ETags, prefixes and continuation. An error that parses has
  * a <Code>, and every string is terminated inside its field. The leading
  * bytes of the input are also tried as a <Size> against an oracle written
- * here (decimal digits only, no overflow) and as a LastModified time.
+ * here (decimal digits only, no overflow), as a url-encoded key against a
+ * decoder written here, and as a LastModified time.
  *
  * A failed check prints what and aborts, which the fuzzer and replay.c
  * report as a crash.
@@ -291,6 +292,67 @@ static void fuzz_size(const uint8_t *data, size_t size)
 	mfs_buf_free(&b);
 }
 
+static int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The leading printable bytes of the input as a url-encoded <Key> and
+ * <Prefix>, against a decoder written here: a bad escape fails the page, a
+ * name holding %00 is left out, any other comes back decoded.
+ */
+static void fuzz_url_key(const uint8_t *data, size_t size)
+{
+	struct mfs_buf b = MFS_BUF_INIT;
+	struct mfs_listing pg;
+	struct mfs_s3_list_info in;
+	char want[64];
+	size_t n = 0, i, w = 0;
+	int bad = 0, nul = 0, r;
+
+	while (n < size && n < 60 && data[n] >= 0x20 && data[n] < 0x7f && data[n] != '<' &&
+	       data[n] != '&' && data[n] != ']')
+		n++;
+	for (i = 0; i < n; i++) {
+		if (data[i] == '+') {
+			want[w++] = ' ';
+		} else if (data[i] != '%') {
+			want[w++] = (char)data[i];
+		} else if (i + 2 < n && hexval(data[i + 1]) >= 0 &&
+			   hexval(data[i + 2]) >= 0) {
+			want[w] = (char)(hexval(data[i + 1]) * 16 + hexval(data[i + 2]));
+			nul |= want[w++] == 0;
+			i += 2;
+		} else {
+			bad = 1;
+			break;
+		}
+	}
+	want[w] = '\0';
+	ASSERT(mfs_buf_appendf(&b, "<ListBucketResult><EncodingType>url</EncodingType>"
+				   "<Contents><Key>%.*s</Key></Contents><CommonPrefixes><Prefix>"
+				   "%.*s</Prefix></CommonPrefixes></ListBucketResult>",
+			       (int)n, (const char *)data, (int)n, (const char *)data) == 0);
+	r = mfs_s3_parse_list(b.data, b.len, &pg, &in);
+	ASSERT(bad ? r == -EINVAL : r == 0);
+	if (!bad && nul)
+		ASSERT(pg.n_objects == 0 && pg.n_prefixes == 0);
+	if (!bad && !nul) {
+		ASSERT(pg.n_objects == 1 && strcmp(pg.objects[0].key, want) == 0);
+		ASSERT(pg.n_prefixes == 1 && strcmp(pg.prefixes[0], want) == 0);
+	}
+	mfs_listing_free(&pg);
+	mfs_s3_list_info_free(&in);
+	mfs_buf_free(&b);
+}
+
 static void fuzz_time(const uint8_t *data, size_t size)
 {
 	char s[64];
@@ -308,6 +370,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_list(data, size);
 	fuzz_error(data, size);
 	fuzz_size(data, size);
+	fuzz_url_key(data, size);
 	fuzz_time(data, size);
 	return 0;
 }
