@@ -283,7 +283,7 @@ static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const cha
 	if (depth > 64)
 		return 0;
 	mfs_clear_error();
-	err = mfs_store_list(ctx->store, prefix, &l);
+	err = mfs_store_list(ctx->env.store, prefix, &l);
 	if (err) {
 		snprintf(why, whylen, "listing %s: %s", prefix[0] ? prefix : "(root)",
 			 mfs_last_error()[0] ? mfs_last_error() : strerror(-err));
@@ -294,7 +294,7 @@ static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const cha
 		struct mfs_tabular t;
 
 		leaf = leaf ? leaf + 1 : l.objects[i].key;
-		if (leaf[0] && mfs_naming_classify(ctx->pipeline, l.objects[i].key, leaf, &t))
+		if (leaf[0] && mfs_naming_classify(ctx->env.pipeline, l.objects[i].key, leaf, &t))
 			err = add_input(d, &l.objects[i], &t);
 	}
 	for (i = 0; i < l.n_prefixes && !err; i++)
@@ -310,7 +310,7 @@ static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, c
 	int err;
 
 	d->name = name;
-	d->prefix = dataset_prefix(ctx->pipeline, name);
+	d->prefix = dataset_prefix(ctx->env.pipeline, name);
 	if (!d->prefix)
 		return -ENOMEM;
 	err = walk(ctx, d, d->prefix, 0, why, whylen);
@@ -325,17 +325,7 @@ static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, c
 		struct mfs_silver_source src;
 		int produced = 0;
 
-		memset(&src, 0, sizeof(src));
-		src.store = ctx->store;
-		src.io_pool = ctx->io_pool;
-		src.cache = ctx->cache;
-		src.pipeline = ctx->pipeline;
-		src.key = in->key;
-		src.etag = in->etag;
-		src.size = in->size;
-		src.tab = in->tab;
-		src.tmpdir = ctx->tmpdir;
-		src.max_prefetch = ctx->max_prefetch;
+		mfs_silver_source_init(&src, &ctx->env, in->key, in->etag, in->size, &in->tab);
 		err = mfs_materialize_silver(&src, &in->entry, &in->meta, &produced, why, whylen);
 		if (err) {
 			char reason[512];
@@ -402,10 +392,10 @@ static int writer_write(struct mfs_sink *s, const void *buf, size_t len)
 static void file_of(const struct mfs_goldview_ctx *ctx, struct input *in,
 		    struct entry_source *es, struct mfs_gold_file *f)
 {
-	entry_source_init(es, ctx->cache, in->entry);
+	entry_source_init(es, ctx->env.cache, in->entry);
 	memset(f, 0, sizeof(*f));
 	f->src = &es->src;
-	f->format = ctx->pipeline->format;
+	f->format = ctx->env.pipeline->format;
 	f->schema.cols = in->cols;
 	f->schema.ncols = in->ncols;
 }
@@ -460,7 +450,7 @@ static int produce_view(void *arg, struct mfs_cache_writer *w)
 	if (!es || !srcs)
 		goto out;
 	for (i = 0; i < j->n; i++) {
-		entry_source_init(&es[i], j->ctx->cache, j->partials[i]);
+		entry_source_init(&es[i], j->ctx->env.cache, j->partials[i]);
 		srcs[i] = &es[i].src;
 	}
 	if (j->q)
@@ -552,7 +542,7 @@ static int run(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_query *
 		if (!err)
 			err = mfs_buf_append(&all, pkey.data, pkey.len + 1);
 		if (!err)
-			err = mfs_cache_get(ctx->cache, pkey.data, pkey.len, produce_partial, &pj,
+			err = mfs_cache_get(ctx->env.cache, pkey.data, pkey.len, produce_partial, &pj,
 					    &parts[i], NULL);
 		mfs_buf_free(&pkey);
 		if (err) {
@@ -585,7 +575,7 @@ static int run(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_query *
 	fj.format = format;
 	fj.why = why;
 	fj.whylen = whylen;
-	err = mfs_cache_get(ctx->cache, vkey.data, vkey.len, produce_view, &fj, &res->entry, NULL);
+	err = mfs_cache_get(ctx->env.cache, vkey.data, vkey.len, produce_view, &fj, &res->entry, NULL);
 	if (!err) {
 		size_t mlen;
 		const char *meta = mfs_cache_entry_meta(res->entry, &mlen);
@@ -675,7 +665,7 @@ int mfs_goldview_materialize(const struct mfs_goldview_ctx *ctx, const struct mf
 	}
 	/* Everything a partial depends on besides its own file. */
 	err = mfs_buf_appendf(&base, "v%d\n%s\n%d\n", MFS_GOLD_FORMAT_VERSION, view->sql,
-			      (int)ctx->pipeline->format);
+			      (int)ctx->env.pipeline->format);
 	for (k = 0; k < nds && !err; k++) {
 		err = schema_text(&ds[k], &base);
 		for (i = 0; k > 0 && i < ds[k].n && !err; i++)

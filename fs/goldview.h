@@ -14,15 +14,11 @@
 #include "../cache/cache.h"
 #include "../store/store.h"
 #include "../transforms/pipeline.h"
+#include "materialize.h"
 #include "pool.h"
 
 struct mfs_goldview_ctx {
-	struct mfs_store *store;
-	struct mfs_pool *io_pool;
-	struct mfs_cache *cache;
-	const struct mfs_pipeline *pipeline;
-	const char *tmpdir;
-	size_t max_prefetch;
+	struct mfs_transform_env env;
 	/* statistics, owned by the caller */
 	atomic_ullong *silver_transforms; /* silver files computed for gold */
 	atomic_ullong *partials;          /* per-file partial results computed */

@@ -717,21 +717,15 @@ static void layer_path(const struct mfs_node *n, char *out, size_t len)
 	snprintf(out, len, "%s%s", n->parent && n->parent->key ? n->parent->key : "", n->name);
 }
 
-static void silver_source(struct mfs_lake *lake, const char *key, const char *etag,
-			  uint64_t size, int format, int codec, struct mfs_silver_source *src)
+/* What every transform of this mount needs. */
+static void transform_env(const struct mfs_lake *lake, struct mfs_transform_env *env)
 {
-	memset(src, 0, sizeof(*src));
-	src->store = lake->cfg.store;
-	src->io_pool = lake->pool;
-	src->cache = lake->cfg.cache;
-	src->pipeline = lake->cfg.pipeline;
-	src->key = key;
-	src->etag = etag;
-	src->size = size;
-	src->tab.format = (enum mfs_in_format)format;
-	src->tab.codec = (enum mfs_codec)codec;
-	src->tmpdir = lake->cfg.tmpdir;
-	src->max_prefetch = lake->cfg.max_prefetch;
+	env->store = lake->cfg.store;
+	env->io_pool = lake->pool;
+	env->cache = lake->cfg.cache;
+	env->pipeline = lake->cfg.pipeline;
+	env->tmpdir = lake->cfg.tmpdir;
+	env->max_prefetch = lake->cfg.max_prefetch;
 }
 
 /*
@@ -773,7 +767,14 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 	pthread_mutex_unlock(&lake->nodes.lock);
 
 	memset(&meta, 0, sizeof(meta));
-	silver_source(lake, key, etag, size, format, codec, &src);
+	{
+		struct mfs_transform_env env;
+		struct mfs_tabular tab = { .format = (enum mfs_in_format)format,
+					   .codec = (enum mfs_codec)codec };
+
+		transform_env(lake, &env);
+		mfs_silver_source_init(&src, &env, key, etag, size, &tab);
+	}
 	/* A second round only when the rejects were evicted without the table. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		mfs_clear_error();
@@ -972,12 +973,7 @@ static int gold_materialize(struct mfs_lake *lake, struct mfs_node *n,
 	pthread_mutex_unlock(&lake->nodes.lock);
 
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.store = lake->cfg.store;
-	ctx.io_pool = lake->pool;
-	ctx.cache = lake->cfg.cache;
-	ctx.pipeline = lake->cfg.pipeline;
-	ctx.tmpdir = lake->cfg.tmpdir;
-	ctx.max_prefetch = lake->cfg.max_prefetch;
+	transform_env(lake, &ctx.env);
 	ctx.silver_transforms = &lake->gold_silver_transforms;
 	ctx.partials = &lake->gold_partials;
 	mfs_clear_error();

@@ -26,6 +26,23 @@
 #include "../util/stream.h"
 #include "bronze.h"
 
+void mfs_silver_source_init(struct mfs_silver_source *src, const struct mfs_transform_env *env,
+			    const char *key, const char *etag, uint64_t size,
+			    const struct mfs_tabular *tab)
+{
+	memset(src, 0, sizeof(*src));
+	src->store = env->store;
+	src->io_pool = env->io_pool;
+	src->cache = env->cache;
+	src->pipeline = env->pipeline;
+	src->key = key;
+	src->etag = etag;
+	src->size = size;
+	src->tab = *tab;
+	src->tmpdir = env->tmpdir;
+	src->max_prefetch = env->max_prefetch;
+}
+
 void mfs_silver_meta_free(struct mfs_silver_meta *m)
 {
 	free(m->schema);

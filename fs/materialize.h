@@ -16,6 +16,16 @@
 #include "naming.h"
 #include "pool.h"
 
+/* What every transform needs from the mount: the same for every object. */
+struct mfs_transform_env {
+	struct mfs_store *store;
+	struct mfs_pool *io_pool;   /* read-ahead of bronze objects */
+	struct mfs_cache *cache;
+	const struct mfs_pipeline *pipeline;
+	const char *tmpdir;
+	size_t max_prefetch;
+};
+
 struct mfs_silver_source {
 	struct mfs_store *store;
 	struct mfs_pool *io_pool;   /* read-ahead of the bronze object */
@@ -28,6 +38,11 @@ struct mfs_silver_source {
 	const char *tmpdir;
 	size_t max_prefetch;
 };
+
+/* @src for one object (@key and @etag are not copied). */
+void mfs_silver_source_init(struct mfs_silver_source *src, const struct mfs_transform_env *env,
+			    const char *key, const char *etag, uint64_t size,
+			    const struct mfs_tabular *tab);
 
 /* What a materialised silver file carries (its cache metadata). */
 struct mfs_silver_meta {
