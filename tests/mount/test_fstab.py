@@ -90,3 +90,19 @@ def test_mount_t_and_fstab(tmp_path, sbin_helper):
         check_mounted(mp)
     finally:
         subprocess.run(["fusermount3", "-u", str(mp)], stderr=subprocess.DEVNULL)
+
+
+def test_meson_install_puts_everything_in_place(tmp_path):
+    dest = tmp_path / "dest"
+    p = subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild", "--destdir", str(dest)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    found = {os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs}
+    names = {os.path.basename(f): f for f in found}
+    for want in ["medallionfs", "mount.medallionfs", "medallionfs.1", "medallionfs-pipeline.5"]:
+        assert want in names, sorted(found)
+    assert "/bin/" in "/" + names["medallionfs"] and "/sbin/" in "/" + names["mount.medallionfs"]
+    assert os.access(dest / names["mount.medallionfs"], os.X_OK)
+    v = subprocess.run([str(dest / names["medallionfs"]), "--version"], capture_output=True,
+                       text=True)
+    assert v.returncode == 0 and v.stdout.startswith("medallionfs ")
