@@ -711,10 +711,12 @@ static int file_revalidate(struct mfs_lake *lake, struct mfs_node *n)
 
 /* ---- silver ---- */
 
-/* Lock held. The path of @n inside its layer ("sales/2024/jan.csv"). */
+/* Lock held. The mount path of silver file @n ("silver/sales/2024/jan.csv"), as
+ * .medallion/errors names it; a rejects file names its silver file. */
 static void layer_path(const struct mfs_node *n, char *out, size_t len)
 {
-	snprintf(out, len, "%s%s", n->parent && n->parent->key ? n->parent->key : "", n->name);
+	snprintf(out, len, "silver/%s%s", n->parent && n->parent->key ? n->parent->key : "",
+		 n->name);
 }
 
 /* What every transform of this mount needs. */
@@ -820,6 +822,11 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 			free(n->mat_failed);
 			n->mat_failed = NULL;
 		}
+	} else if (n->mat_failed && strcmp(n->mat_etag, etag) == 0 &&
+		   mfs_now() - n->mat_failed_at < lake->cfg.metadata_ttl) {
+		/* A concurrent call ran the failing transform and said why; this one
+		 * only waited for it (the cache cannot pass the reason on). */
+		mfs_set_error("%s", n->mat_failed);
 	} else {
 		atomic_fetch_add(&lake->n_transform_failures, 1);
 		if (err == -EIO && strcmp(n->etag, etag) == 0) {

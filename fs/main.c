@@ -29,6 +29,7 @@
 #include "goldview.h"
 #include "ll.h"
 #include "options.h"
+#include "warm.h"
 
 static struct fuse_session *the_session;
 static int signal_pipe[2] = { -1, -1 };
@@ -354,6 +355,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "cache") == 0)
 		return cache_command(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "warm") == 0)
+		return mfs_warm_main(argc, argv);
 	err = mfs_options_parse(argc, argv, &o);
 	if (err) {
 		mfs_options_free(&o);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,48 @@ static int cache_key(struct mfs_buf *k, const char *kind, const struct mfs_silve
 	if (!r)
 		r = mfs_buf_append(k, fp, strlen(fp));
 	return r;
+}
+
+/* ---- failure reasons for waiters ---- */
+
+/*
+ * The cache's single flight hands waiters the producer's errno, not its
+ * reason: the producer leaves the reason here under the entry's key hash
+ * (a small ring: only concurrent waiters need it).
+ */
+#define REASONS 64
+static pthread_mutex_t reasons_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t key;
+	char why[512];
+} reasons[REASONS]; /* protected by reasons_lock */
+static unsigned reasons_next; /* protected by reasons_lock */
+
+static void reason_put(const struct mfs_buf *key, const char *why)
+{
+	uint64_t h = XXH3_64bits(key->data, key->len);
+
+	pthread_mutex_lock(&reasons_lock);
+	reasons[reasons_next % REASONS].key = h;
+	snprintf(reasons[reasons_next % REASONS].why, sizeof(reasons[0].why), "%s", why);
+	reasons_next++;
+	pthread_mutex_unlock(&reasons_lock);
+}
+
+static int reason_get(const struct mfs_buf *key, char *why, size_t len)
+{
+	uint64_t h = XXH3_64bits(key->data, key->len);
+	int found = 0;
+	unsigned i;
+
+	pthread_mutex_lock(&reasons_lock);
+	for (i = 0; i < REASONS; i++)
+		if (reasons[i].key == h && reasons[i].why[0]) {
+			snprintf(why, len, "%s", reasons[i].why);
+			found = 1;
+		}
+	pthread_mutex_unlock(&reasons_lock);
+	return found;
 }
 
 /* ---- the bronze object as a source ---- */
@@ -181,6 +224,7 @@ static int meta_decode(const char *blob, size_t len, struct mfs_silver_meta *m)
 
 struct produce_ctx {
 	const struct mfs_silver_source *src;
+	const struct mfs_buf *key; /* the silver entry's cache key */
 	char fp[33];
 	char *why;
 	size_t whylen;
@@ -294,6 +338,9 @@ static int produce_silver(void *arg, struct mfs_cache_writer *w)
 	if (re)
 		mfs_cache_entry_put(re);
 out:
+	/* Before the cache wakes the waiters: they read the reason from here. */
+	if (err && ctx->why[0])
+		reason_put(ctx->key, ctx->why);
 	mfs_bronze_reader_free(bs.r);
 	if (fd >= 0)
 		close(fd);
@@ -324,9 +371,10 @@ int mfs_materialize_silver(const struct mfs_silver_source *src, struct mfs_cache
 	err = cache_key(&key, "silver", src, ctx.fp);
 	if (err)
 		goto out;
+	ctx.key = &key;
 	err = mfs_cache_get(src->cache, key.data, key.len, produce_silver, &ctx, entry, produced);
 	if (err) {
-		if (!why[0])
+		if (!why[0] && !reason_get(&key, why, whylen))
 			snprintf(why, whylen, "%s", mfs_last_error()[0] ? mfs_last_error()
 								 : strerror(-err));
 		goto out;

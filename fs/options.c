@@ -85,6 +85,7 @@ void mfs_options_usage(const char *progname)
 {
 	printf("usage: %s SOURCE MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n"
 	       "       %s cache [-o cache_dir=DIR] stats|purge\n"
+	       "       %s warm PATH...   compute the silver/gold files under PATHs of a mount\n"
 	       "\n"
 	       "Mount an S3 bucket or a local directory as a medallion data lake:\n"
 	       "  MOUNTPOINT/bronze/      the raw objects, byte for byte\n"
@@ -127,7 +128,7 @@ void mfs_options_usage(const char *progname)
 	       "credentials and config files (profiles, credential_process), container credentials,\n"
 	       "instance metadata (IMDSv2). Secrets are never accepted on the command line.\n"
 	       "See medallionfs(1) and medallionfs-pipeline(5).\n",
-	       progname, progname);
+	       progname, progname, progname);
 }
 
 static int parse_double(const char *name, const char *v, double *out)

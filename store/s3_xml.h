@@ -26,7 +26,8 @@ struct mfs_s3_list_info {
  * server wrote them, in document order) and every <CommonPrefixes><Prefix>;
  * keys and prefixes are URL-decoded when the response says
  * EncodingType=url, and one that decodes to a name holding a NUL is left
- * out (no file can have that name). Free @page with mfs_listing_free() and @info with
+ * out (no file can have that name, and cut at the NUL it would name another
+ * object). Free @page with mfs_listing_free() and @info with
  * mfs_s3_list_info_free(), also after a failure. Returns 0, -EINVAL for
  * malformed XML or a malformed field (bad Size, LastModified), -ENOMEM.
  */

@@ -306,3 +306,29 @@ def test_small_cache_evicts_and_stays_correct(s3server, mounter, tmp_path):
                 header, rows = read_csv(m.path("silver", *k.split("/")))
                 assert len(rows) == 60000 and rows[123][1] == body.split("\n")[124].split(",")[1]
         assert stats(m)["cache_evictions"] > 0
+
+
+def test_warm_command(lake, mounter):
+    for i in range(6):
+        lake.put("w/f%d.csv" % i, "a,b\n%d,x\n" % i)
+    lake.put("w/bad.csv", bytes(range(256)) * 64)
+    with mounter(lake.source, lake.opts("metadata_ttl=30"), expect_stderr=("bad.csv",)) as m:
+        from conftest import MEDALLIONFS
+        p = subprocess.run([MEDALLIONFS, "warm", m.path("silver", "w")], capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 1, p.stdout + p.stderr  # one file failed
+        lines = p.stdout.splitlines()
+        assert sum(1 for l in lines if l.startswith("ok ")) == 6, p.stdout + p.stderr
+        assert any(l.startswith("failed ") and "bad.csv" in l and "table" in l for l in lines), (
+            lines, open(m.path(".medallion", "errors")).read())
+        assert "warmed 6 files" in p.stdout
+        assert "bad.csv" in p.stderr
+        assert stats(m)["transforms"] >= 6
+        # everything is computed now: reading costs no transform
+        before = stats(m)["transforms"]
+        for i in range(6):
+            open(m.path("silver", "w", "f%d.csv" % i)).read()
+        assert stats(m)["transforms"] == before
+    lake2_ok = subprocess.run([MEDALLIONFS, "warm", "/nonexistent/path"], capture_output=True,
+                              text=True, timeout=30)
+    assert lake2_ok.returncode == 1 and "nonexistent" in lake2_ok.stderr
