@@ -313,6 +313,64 @@ out:
 	return rc;
 }
 
+/*
+ * The kernel reads ahead at most 128 KiB on a FUSE mount (its backing device's
+ * default), so a sequential reader sends 128 KiB requests however fast the
+ * store is. Raise the read-ahead of this mount's device to @kb, as root can;
+ * an unprivileged mount keeps the default. The device is found in
+ * /proc/self/mountinfo: a stat of the mountpoint would wait for the FUSE loop,
+ * which is not running yet.
+ */
+static void raise_readahead(const char *mp, unsigned kb)
+{
+	char line[8192], path[128];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	unsigned maj = 0, min = 0;
+	int found = 0;
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char point[4096];
+
+		/* 36 35 0:52 / /mnt/lake rw,... - fuse.medallionfs ... (last match wins) */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, point) == 3 &&
+		    strcmp(point, mp) == 0 && strstr(line, "fuse.medallionfs"))
+			found = 1;
+		else if (!found)
+			maj = min = 0;
+		if (found)
+			break;
+	}
+	fclose(f);
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	f = fopen(path, "w");
+	if (!f) {
+		mfs_debug("read-ahead stays at the kernel default: %s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(f, "%u\n", kb);
+	if (fclose(f))
+		mfs_debug("read-ahead stays at the kernel default: %s", strerror(errno));
+}
+
+static char readahead_mp[PATH_MAX]; /* a copy: the thread may outlive main's buffers */
+
+/* The kernel lowers the read-ahead again when it gets the FUSE_INIT reply,
+ * so raise it once the loop has answered INIT. */
+static void *readahead_thread(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		usleep(100 * 1000);
+		raise_readahead(readahead_mp, 1024);
+	}
+	return NULL;
+}
+
 static int add_mount_opts(struct fuse_args *args, const struct mfs_options *o)
 {
 	char opt[PATH_MAX + 64];
@@ -477,6 +535,21 @@ int main(int argc, char **argv)
 	}
 	mfs_info("mounted %s on %s", o.source, mp);
 
+	snprintf(readahead_mp, sizeof(readahead_mp), "%s", mp);
+	{
+		sigset_t block, old;
+		pthread_t t;
+
+		/* Signals must reach the loop's thread, not this short-lived one. */
+		sigemptyset(&block);
+		sigaddset(&block, SIGINT);
+		sigaddset(&block, SIGTERM);
+		sigaddset(&block, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &block, &old);
+		if (pthread_create(&t, NULL, readahead_thread, NULL) == 0)
+			pthread_detach(t);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	lcfg = fuse_loop_cfg_create();
 	if (!lcfg) {
 		mfs_err("out of memory");
