@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit/drip.h"
 #include "buf.h"
 #include "csv_i.h"
 #include "err.h"
@@ -41,47 +42,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 			abort();                                                           \
 		}                                                                          \
 	} while (0)
-
-/* A source over memory returning 1..7 bytes per read. */
-struct drip {
-	struct mfs_source src;
-	const uint8_t *data;
-	size_t len, off;
-	unsigned seed;
-};
-
-static ssize_t drip_read(struct mfs_source *src, void *buf, size_t len)
-{
-	struct drip *d = (struct drip *)src;
-	size_t n = 1 + d->seed % 7;
-
-	d->seed = d->seed * 1103515245u + 12345u;
-	if (n > len)
-		n = len;
-	if (n > d->len - d->off)
-		n = d->len - d->off;
-	memcpy(buf, d->data + d->off, n);
-	d->off += n;
-	return (ssize_t)n;
-}
-
-static void drip_close(struct mfs_source *src)
-{
-	free(src);
-}
-
-static struct mfs_source *drip_new(const uint8_t *data, size_t len, unsigned seed)
-{
-	struct drip *d = calloc(1, sizeof(*d));
-
-	REQUIRE(d);
-	d->src.read = drip_read;
-	d->src.close = drip_close;
-	d->data = data;
-	d->len = len;
-	d->seed = seed;
-	return &d->src;
-}
 
 static int valid_utf8(const unsigned char *p, size_t n)
 {

@@ -18,39 +18,8 @@
 #include "err.h"
 #include "reader.h"
 #include "stream.h"
+#include "drip.h"
 #include "unit.h"
-
-/* A source over memory that returns 1..7 bytes per read, in a pattern. */
-struct drip {
-	struct mfs_source src;
-	const char *data;
-	size_t len, off;
-	unsigned seed;
-};
-
-static ssize_t drip_read(struct mfs_source *src, void *buf, size_t len)
-{
-	struct drip *d = (struct drip *)src;
-	size_t n = 1 + d->seed % 7;
-
-	d->seed = d->seed * 1103515245u + 12345u;
-	if (n > len)
-		n = len;
-	if (n > d->len - d->off)
-		n = d->len - d->off;
-	memcpy(buf, d->data + d->off, n);
-	d->off += n;
-	return (ssize_t)n;
-}
-
-static void drip_init(struct drip *d, const char *data, size_t len, unsigned seed)
-{
-	memset(d, 0, sizeof(*d));
-	d->src.read = drip_read;
-	d->data = data;
-	d->len = len;
-	d->seed = seed;
-}
 
 /* A source that fails after its data. */
 struct failing {

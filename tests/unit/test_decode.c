@@ -11,51 +11,10 @@
 #include "buf.h"
 #include "reader.h"
 #include "stream.h"
+#include "drip.h"
 #include "unit.h"
 
 #define FFFD "\xEF\xBF\xBD"
-
-/* A source over memory that returns 1..7 bytes per read, in a pattern. */
-struct drip {
-	struct mfs_source src;
-	const char *data;
-	size_t len, off;
-	unsigned seed;
-};
-
-static ssize_t drip_read(struct mfs_source *src, void *buf, size_t len)
-{
-	struct drip *d = (struct drip *)src;
-	size_t n = 1 + d->seed % 7;
-
-	d->seed = d->seed * 1103515245u + 12345u;
-	if (n > len)
-		n = len;
-	if (n > d->len - d->off)
-		n = d->len - d->off;
-	memcpy(buf, d->data + d->off, n);
-	d->off += n;
-	return (ssize_t)n;
-}
-
-static void drip_close(struct mfs_source *src)
-{
-	free(src);
-}
-
-static struct mfs_source *drip_new(const char *data, size_t len, unsigned seed)
-{
-	struct drip *d = calloc(1, sizeof(*d));
-
-	if (!d)
-		return NULL;
-	d->src.read = drip_read;
-	d->src.close = drip_close;
-	d->data = data;
-	d->len = len;
-	d->seed = seed;
-	return &d->src;
-}
 
 /* Decode all of @inner (owned) reading @chunk bytes at a time. */
 static int decode_all(struct mfs_source *inner, enum mfs_encoding enc, size_t chunk,
