@@ -1724,6 +1724,11 @@ static int run_init(struct run *R, const struct mfs_gold_query *q, char *why, si
 		return -ENOMEM;
 	for (i = 0; i < q->ncomb + q->naggs; i++)
 		R->row[i].is_null = 1;
+	if (!q->bound) {
+		/* Every run needs the bound query: partial() and finish() alike. */
+		snprintf(why, whylen, "query not bound");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -1747,11 +1752,6 @@ int mfs_gold_partial(const struct mfs_gold_query *q, const struct mfs_gold_dims 
 	rc = run_init(&R, q, why, whylen);
 	if (rc)
 		goto out;
-	if (!q->bound) {
-		snprintf(why, whylen, "query not bound");
-		rc = -EINVAL;
-		goto out;
-	}
 	for (i = 1; i < q->nds; i++)
 		if (!dims || dims->n != q->nds || !dims->d[i].loaded) {
 			snprintf(why, whylen, "dataset %s not loaded", q->ds[i].name);
@@ -1959,11 +1959,6 @@ static int finish_into(const struct mfs_gold_query *q, struct mfs_source **parti
 	rc = run_init(&R, q, why, whylen);
 	if (rc)
 		goto out;
-	if (!q->bound) {
-		snprintf(why, whylen, "query not bound");
-		rc = -EINVAL;
-		goto out;
-	}
 	res.q = q;
 	res.width = q->nouts + (q->is_agg ? 0 : q->nokeys);
 	{

@@ -484,6 +484,29 @@ static int skip_spaces(const char **pp, const char *e)
 	return 1;
 }
 
+/*
+ * The end of a written-month date, from after its day: an optional ',', spaces,
+ * a four-digit year ("5 Jan, 2024", "Jan 5 2024"). 0 with @dt set, or -1.
+ */
+static int comma_year(const char *t, const char *e, int month, int day, struct mfs_dt *dt,
+		      const char **pp)
+{
+	int y;
+
+	if (t < e && *t == ',')
+		t++;
+	if (!skip_spaces(&t, e))
+		return -1;
+	y = digits(&t, e, 4, 4);
+	if (y < 0)
+		return -1;
+	dt->y = y;
+	dt->a = month;
+	dt->b = day;
+	*pp = t;
+	return 0;
+}
+
 static int parse_date_part(const char **pp, const char *e, struct mfs_dt *dt)
 {
 	const char *p = *pp, *t;
@@ -569,18 +592,7 @@ static int parse_date_part(const char **pp, const char *e, struct mfs_dt *dt)
 		m = month_name(&t, e);
 		if (m < 0)
 			return -1;
-		if (t < e && *t == ',')
-			t++;
-		if (!skip_spaces(&t, e))
-			return -1;
-		y = digits(&t, e, 4, 4);
-		if (y < 0)
-			return -1;
-		dt->y = y;
-		dt->a = m;
-		dt->b = v1;
-		*pp = t;
-		return 0;
+		return comma_year(t, e, m, v1, dt, pp);
 	}
 	/* Jan 5, 2024; January 5 2024 */
 	t = p;
@@ -590,18 +602,7 @@ static int parse_date_part(const char **pp, const char *e, struct mfs_dt *dt)
 	v1 = digits(&t, e, 1, 2);
 	if (v1 < 0)
 		return -1;
-	if (t < e && *t == ',')
-		t++;
-	if (!skip_spaces(&t, e))
-		return -1;
-	y = digits(&t, e, 4, 4);
-	if (y < 0)
-		return -1;
-	dt->y = y;
-	dt->a = m;
-	dt->b = v1;
-	*pp = t;
-	return 0;
+	return comma_year(t, e, m, v1, dt, pp);
 }
 
 static int parse_time_part(const char *p, const char *e, struct mfs_dt *dt)
