@@ -1139,6 +1139,7 @@ int mfs_lake_start(struct mfs_lake *lake)
 
 	mfs_bronze_set_budget(lake->cfg.max_prefetch * 16 > (512u << 20) ? lake->cfg.max_prefetch * 16
 									 : (512u << 20));
+	mfs_bronze_set_block_cache(lake->cfg.block_cache);
 	err = mfs_pool_new(POOL_THREADS, &lake->pool);
 	if (!err)
 		err = mfs_pool_new(lake->cfg.transform_threads > 0 ? lake->cfg.transform_threads : 4,
@@ -1451,6 +1452,7 @@ static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
 	STAT("heads", atomic_load(&lake->n_heads));
 	STAT("gets", gets);
 	STAT("bytes_fetched", fetched);
+	STAT("block_hits", mfs_bronze_block_hits());
 	STAT("opens", atomic_load(&lake->n_opens));
 	STAT("reads", atomic_load(&lake->n_reads));
 	STAT("bytes_read", atomic_load(&lake->bytes_read));
