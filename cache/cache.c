@@ -120,6 +120,7 @@
 #define TOUCH_MAX 256       /* noted uses kept in memory before a write */
 #define GROUP_CHUNKS 8      /* chunks written per transaction, at most */
 #define GROUP_BYTES (1u << 20) /* and at most this many bytes of records */
+#define QDEPTH 4            /* full chunks waiting for the writer's thread */
 #define COLLECT_BATCH 64    /* chunks deleted per transaction */
 #define PURGE_BATCH 128     /* entries dropped per transaction */
 #define SWEEP_EVERY_MS 10000 /* at most one orphan sweep per period when stuck */
@@ -238,6 +239,25 @@ struct mfs_cache_writer {
 	} staged[GROUP_CHUNKS];
 	int nstaged;
 	int err;        /* sticky */
+
+	/* The stage thread compresses and writes full chunks while the producer
+	 * fills the next one (two cores: the transform never waits for zstd or
+	 * fdatasync). Started at the first full chunk; the producer side owns
+	 * buf/fill/queued, the thread everything from nchunks to nstaged until
+	 * it is joined. q* and spare are protected by qlock. */
+	pthread_t thr;
+	bool thr_on;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	uint8_t *q[QDEPTH];
+	size_t qlen[QDEPTH];
+	int qhead, qn;
+	uint8_t *spare[QDEPTH + 1];
+	int nspare;
+	bool qdone;
+	int qerr;            /* the thread's first error */
+	char qwhy[256];      /* and its reason (errors are thread-local) */
+	uint64_t queued;     /* bytes handed over, producer side */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1808,6 +1828,99 @@ static int writer_chunk(struct mfs_cache_writer *w, const uint8_t *data, size_t 
 	return 0;
 }
 
+static void *stage_main(void *arg)
+{
+	struct mfs_cache_writer *w = arg;
+	int err = 0;
+
+	pthread_mutex_lock(&w->qlock);
+	for (;;) {
+		uint8_t *b;
+		size_t len;
+
+		while (w->qn == 0 && !w->qdone)
+			pthread_cond_wait(&w->qcond, &w->qlock);
+		if (w->qn == 0)
+			break;
+		b = w->q[w->qhead];
+		len = w->qlen[w->qhead];
+		w->qhead = (w->qhead + 1) % QDEPTH;
+		w->qn--;
+		pthread_mutex_unlock(&w->qlock);
+		if (!err) {
+			mfs_clear_error();
+			err = writer_chunk(w, b, len);
+		}
+		pthread_mutex_lock(&w->qlock);
+		w->spare[w->nspare++] = b;
+		if (err && !w->qerr) {
+			w->qerr = err;
+			snprintf(w->qwhy, sizeof(w->qwhy), "%s", mfs_last_error());
+		}
+		pthread_cond_broadcast(&w->qcond);
+	}
+	pthread_mutex_unlock(&w->qlock);
+	return NULL;
+}
+
+/* Hand the full buffer to the stage thread and take an empty one. */
+static int stage_push(struct mfs_cache_writer *w)
+{
+	int err;
+
+	if (!w->thr_on) {
+		pthread_mutex_init(&w->qlock, NULL);
+		pthread_cond_init(&w->qcond, NULL);
+		if (pthread_create(&w->thr, NULL, stage_main, w) != 0) {
+			pthread_mutex_destroy(&w->qlock);
+			pthread_cond_destroy(&w->qcond);
+			return writer_chunk(w, w->buf, w->fill); /* no thread: inline */
+		}
+		w->thr_on = true;
+	}
+	pthread_mutex_lock(&w->qlock);
+	while (w->qn == QDEPTH && !w->qerr)
+		pthread_cond_wait(&w->qcond, &w->qlock);
+	if ((err = w->qerr) == 0) {
+		w->q[(w->qhead + w->qn) % QDEPTH] = w->buf;
+		w->qlen[(w->qhead + w->qn) % QDEPTH] = w->fill;
+		w->qn++;
+		w->buf = w->nspare ? w->spare[--w->nspare] : NULL;
+		pthread_cond_broadcast(&w->qcond);
+	}
+	pthread_mutex_unlock(&w->qlock);
+	if (err) {
+		mfs_set_error("%s", w->qwhy);
+		return err;
+	}
+	if (!w->buf && !(w->buf = malloc(w->chunk_size)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Wait for the stage thread to write what it has: its error, or 0. */
+static int stage_join(struct mfs_cache_writer *w)
+{
+	int err;
+
+	if (!w->thr_on)
+		return 0;
+	pthread_mutex_lock(&w->qlock);
+	w->qdone = true;
+	pthread_cond_broadcast(&w->qcond);
+	pthread_mutex_unlock(&w->qlock);
+	pthread_join(w->thr, NULL);
+	w->thr_on = false;
+	err = w->qerr;
+	if (err)
+		mfs_set_error("%s", w->qwhy);
+	while (w->nspare)
+		free(w->spare[--w->nspare]);
+	pthread_mutex_destroy(&w->qlock);
+	pthread_cond_destroy(&w->qcond);
+	return err;
+}
+
 int mfs_cache_write(struct mfs_cache_writer *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
@@ -1817,16 +1930,9 @@ int mfs_cache_write(struct mfs_cache_writer *w, const void *data, size_t len)
 		return w->err;
 	if (len && !data)
 		return w->err = -EINVAL;
-	if (w->size + w->fill + len < w->size)
+	if (w->queued + w->fill + len < w->queued)
 		return w->err = -EFBIG;
 	while (len && rc == 0) {
-		if (w->fill == 0 && len >= w->chunk_size) {
-			/* straight from the caller's buffer */
-			rc = writer_chunk(w, p, w->chunk_size);
-			p += w->chunk_size;
-			len -= w->chunk_size;
-			continue;
-		}
 		size_t n = w->chunk_size - w->fill;
 
 		if (n > len)
@@ -1836,7 +1942,8 @@ int mfs_cache_write(struct mfs_cache_writer *w, const void *data, size_t len)
 		p += n;
 		len -= n;
 		if (w->fill == w->chunk_size) {
-			rc = writer_chunk(w, w->buf, w->fill);
+			rc = stage_push(w);
+			w->queued += w->fill;
 			w->fill = 0;
 		}
 	}
@@ -2023,7 +2130,7 @@ static int produce(struct mfs_cache *c, const uint8_t khash[MFS_CACHE_KHASH], co
 {
 	struct mfs_cache_writer w = { 0 };
 	bool settled = false;
-	int rc;
+	int rc, crc;
 
 	w.c = c;
 	memcpy(w.khash, khash, MFS_CACHE_KHASH);
@@ -2046,6 +2153,9 @@ static int produce(struct mfs_cache *c, const uint8_t khash[MFS_CACHE_KHASH], co
 	}
 	if (rc == 0 && w.err)
 		rc = w.err;
+	crc = stage_join(&w);
+	if (rc == 0)
+		rc = crc;
 	if (rc == 0 && w.fill) {
 		rc = writer_chunk(&w, w.buf, w.fill);
 		w.fill = 0;
@@ -2056,7 +2166,7 @@ static int produce(struct mfs_cache *c, const uint8_t khash[MFS_CACHE_KHASH], co
 		rc = writer_complete(&w, out, &settled);
 	if (rc && !settled) {
 		/* abandoned: nothing of it stays */
-		int crc = collect(c->ce, w.id);
+		crc = collect(c->ce, w.id);
 
 		if (crc)
 			mfs_warn("cache: %s: an abandoned entry is left for the next cleanup: %s",
