@@ -8,11 +8,12 @@
  * records are described in cache_i.h.
  *
  * Producing an entry: one transaction allocates an id and records it as
- * "pending" with the producer's pid, start time and boot id; chunks are
- * compressed as the producer fills them and written in short write
- * transactions that hold nothing but the puts (the producer does network
- * I/O: a write transaction, which excludes every other writer of every
- * process, is never held across it); a last transaction writes the header,
+ * "pending" with the producer's pid, start time and boot id; full chunks are
+ * handed to a stage thread of the writer (at most QDEPTH waiting, so memory
+ * stays bounded and a fast producer waits), which compresses them and writes
+ * them in short write transactions that hold nothing but the puts (the
+ * producer does network I/O: a write transaction, which excludes every other
+ * writer of every process, is never held across it); a last transaction writes the header,
  * the LRU records and removes the pending record. A transaction takes up to
  * GROUP_CHUNKS chunks already compressed (at most GROUP_BYTES of records):
  * every commit costs an fdatasync, and one per chunk cut produce throughput
