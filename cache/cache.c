@@ -95,6 +95,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -2291,6 +2292,24 @@ int mfs_cache_get(struct mfs_cache *c, const void *key, size_t klen, mfs_cache_p
  * Chunk @idx of @e into @dst (its full length @len). -ESTALE when the entry
  * was dropped meanwhile, -EBADMSG (entry dropped) when the chunk is damaged.
  */
+/*
+ * Drop our mapping of the whole pages of a value just read (the file's page
+ * cache keeps them): reading a 1 GiB entry would otherwise leave its
+ * compressed pages in the process's RSS until memory pressure.
+ */
+static void map_release(const void *p, size_t len)
+{
+	static uintptr_t pg;
+
+	if (!pg)
+		pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t b = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (b > a)
+		(void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 static int chunk_load(struct mfs_cache *c, struct mfs_cache_entry *e, uint32_t idx, void *dst,
 		      size_t len)
 {
@@ -2332,6 +2351,7 @@ static int chunk_load(struct mfs_cache *c, struct mfs_cache_entry *e, uint32_t i
 		rc = mfs_cache_chunk_unpack(&ck, e->id, idx, dst, len, dctx);
 		dctx_put(ce, dctx);
 	}
+	map_release(d.mv_data, d.mv_size);
 	txn_abort(ce, txn);
 	if (rc == 0)
 		return 0;
