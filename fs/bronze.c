@@ -1,8 +1,9 @@
 /*
  * bronze.c - sequential read-ahead and random reads of one bronze object.
  *
- * A reader owns two windows. A sequential read that is not inside a window
- * starts one at its offset (1 MiB first); each time the reader moves into a
+ * A reader owns two windows. A read is sequential when it starts the file or
+ * is the second in a row near the end of the one before. A sequential read
+ * that is not inside a window starts one at its offset (1 MiB first); each time the reader moves into a
  * window the next one is started behind it, twice as large, up to
  * max_prefetch. Windows are filled by pool threads with one ranged GET each
  * and consumed while they fill, so the first bytes reach the reader as soon
@@ -64,6 +65,7 @@ struct mfs_bronze_reader {
 	pthread_cond_t cond;
 	struct window w[2];     /* protected by lock */
 	uint64_t next_expected; /* protected by lock */
+	unsigned streak;        /* reads in a row near the one before; protected by lock */
 	size_t win_size;        /* protected by lock */
 	int running;            /* protected by lock */
 	atomic_int closing;
@@ -460,9 +462,15 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 		return 0;
 
 	pthread_mutex_lock(&r->lock);
-	sequential = off == 0 || (off + SEQ_SLACK >= r->next_expected &&
-				  off <= r->next_expected + SEQ_SLACK);
-	if (!window_for(r, off) && !sequential) {
+	if (off + SEQ_SLACK >= r->next_expected && off <= r->next_expected + SEQ_SLACK)
+		r->streak++;
+	else
+		r->streak = 0;
+	/* Two near reads in a row make a sequential reader: one random read
+	 * that lands near the last one must not start a window. */
+	sequential = off == 0 || r->streak >= 2;
+	if (!sequential) {
+		r->next_expected = off + size;
 		pthread_mutex_unlock(&r->lock);
 		return read_random(r, buf, size, off);
 	}
