@@ -49,6 +49,7 @@ struct window {
 	int state;     /* protected by r->lock */
 	int err;       /* protected by r->lock */
 	int waiters;   /* readers sleeping on this window; protected by r->lock */
+	size_t wake_at; /* the least 'filled' a sleeping reader waits for; protected by r->lock */
 	unsigned gen;  /* bumped when the window is cleared; protected by r->lock */
 	char why[512]; /* the store's reason for err, from the job's thread */
 };
@@ -224,7 +225,10 @@ static int fetch_sink(void *arg, const void *data, size_t len)
 	atomic_fetch_add(&n_bytes_fetched, len);
 	pthread_mutex_lock(&r->lock);
 	w->filled = filled + len;
-	pthread_cond_broadcast(&r->cond);
+	/* Wake readers only when one has its bytes: curl hands over 16-64 KiB
+	 * at a time, a reader waits for up to 1 MiB. */
+	if (w->waiters && w->filled >= w->wake_at)
+		pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -502,8 +506,11 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 			unsigned gen = w->gen;
 
 			w->waiters++;
-			while (w->filled < want && w->state == W_RUNNING && w->gen == gen)
+			while (w->filled < want && w->state == W_RUNNING && w->gen == gen) {
+				if (w->waiters == 1 || want < w->wake_at)
+					w->wake_at = want;
 				pthread_cond_wait(&r->cond, &r->lock);
+			}
 			w->waiters--;
 			if (w->gen != gen)
 				continue; /* cleared while we slept: look again */
