@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../util/err.h"
 #include "../util/log.h"
@@ -83,6 +84,24 @@ struct fetch_job {
 	struct mfs_bronze_reader *r;
 	struct window *w;
 };
+
+/*
+ * Windows and blocks are large, live for one open and are freed by other
+ * threads than the ones that filled them: mapped and unmapped here, they
+ * leave nothing behind in malloc's per-thread arenas.
+ */
+static void *big_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void big_free(void *p, size_t len)
+{
+	if (p)
+		(void)munmap(p, len);
+}
 
 static atomic_size_t budget_used;
 static atomic_ullong n_gets, n_bytes_fetched;
@@ -162,7 +181,7 @@ static int block_evict_oldest(struct mfs_bronze_reader *r)
 	i = r->fifo[r->fifo_head];
 	r->fifo_head = (r->fifo_head + 1) % r->fifo_cap;
 	r->fifo_n--;
-	free(r->blk[i]);
+	big_free(r->blk[i], block_len(r, i));
 	r->blk[i] = NULL;
 	atomic_fetch_sub(&blocks_used, block_len(r, i));
 	return 1;
@@ -199,7 +218,7 @@ static void window_clear(struct window *w)
 	int waiters = w->waiters;
 
 	if (w->buf) {
-		free(w->buf);
+		big_free(w->buf, w->len);
 		budget_give(w->len);
 	}
 	memset(w, 0, sizeof(*w));
@@ -276,11 +295,11 @@ static int window_start(struct mfs_bronze_reader *r, struct window *w, uint64_t 
 	len = budget_take(want, need);
 	if (!len)
 		return -ENOMEM;
-	w->buf = malloc(len);
+	w->buf = big_alloc(len);
 	j = malloc(sizeof(*j));
 	if (!w->buf || !j) {
 		free(j);
-		free(w->buf);
+		big_free(w->buf, len);
 		w->buf = NULL;
 		budget_give(len);
 		return -ENOMEM;
@@ -389,7 +408,7 @@ static int block_load(struct mfs_bronze_reader *r, uint64_t i)
 	while (!blocks_take(len))
 		if (!block_evict_oldest(r))
 			return 0;
-	b = malloc(len);
+	b = big_alloc(len);
 	if (!b) {
 		atomic_fetch_sub(&blocks_used, len);
 		return 0;
@@ -404,7 +423,7 @@ static int block_load(struct mfs_bronze_reader *r, uint64_t i)
 	pthread_mutex_lock(&r->lock);
 	if (err || r->blk[i]) {
 		/* failed, or another thread of the reader got it first */
-		free(b);
+		big_free(b, len);
 		atomic_fetch_sub(&blocks_used, len);
 		return err ? err : 1;
 	}

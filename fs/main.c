@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -412,14 +411,6 @@ int main(int argc, char **argv)
 	struct stat sb;
 	int rc = 1, err;
 
-	/*
-	 * Read-ahead windows, blocks and transform buffers are large and freed
-	 * on other threads than the ones that allocated them: served by mmap
-	 * (a fixed threshold, not glibc's rising one) they go back to the
-	 * system when freed instead of staying in 40 threads' arenas.
-	 */
-	(void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	(void)mallopt(M_ARENA_MAX, 4);
 	if (argc > 1 && strcmp(argv[1], "cache") == 0)
 		return cache_command(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "warm") == 0)
