@@ -398,12 +398,14 @@ def bronze(tab, srv, work, size_mib, runtime, peers, rss):
 def listing(tab, srv, work, keys, peers):
     put_many(srv, [("bench/many/k%05d.csv" % i, b"a,b\n1,2\n") for i in range(keys)])
     res = {"curl": min(curl_list_seconds(srv, "bench/many", keys) for _ in range(3))}
-    for name, make in mounts(srv, work, "bench").items():
+    # Each tool mounts the prefix itself: the parent's listing (which this
+    # server computes by reading every key below it) is not the workload.
+    for name, make in mounts(srv, work, "bench/many").items():
         if name != "medallionfs" and not peers:
             continue
         with make() as m:
-            res[name] = ls_l_seconds(m.path("many"), keys)
-    tab.add("`ls -l` of %d keys (fresh mount)" % keys, "s", res, baseline="curl",
+            res[name] = ls_l_seconds(m.path(""), keys)
+    tab.add("`ls -l` of a prefix of %d keys (fresh mount of it)" % keys, "s", res, baseline="curl",
             target="≤1.2× curl listing", met=ratio_ok(res.get("medallionfs"), res["curl"], 1.2, False))
 
 
