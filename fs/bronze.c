@@ -453,6 +453,19 @@ static int block_load(struct mfs_bronze_reader *r, uint64_t i)
 	return 1;
 }
 
+/* Every byte of [@off, @off + @size) is in the block cache; lock held. */
+static int blocks_cover(const struct mfs_bronze_reader *r, uint64_t off, size_t size)
+{
+	uint64_t i;
+
+	if (!r->blk)
+		return 0;
+	for (i = off / BLOCK; i <= (off + size - 1) / BLOCK; i++)
+		if (!r->blk[i])
+			return 0;
+	return 1;
+}
+
 /* A random read: from the block cache, loading the blocks it touches. */
 static ssize_t read_random(struct mfs_bronze_reader *r, char *buf, size_t size, uint64_t off)
 {
@@ -510,7 +523,8 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 	/* Two near reads in a row make a sequential reader: one random read
 	 * that lands near the last one must not start a window. */
 	sequential = off == 0 || r->streak >= 2;
-	if (!sequential) {
+	if (!sequential || blocks_cover(r, off, size)) {
+		/* random, or all in blocks already: no window for bytes we have */
 		r->next_expected = off + size;
 		pthread_mutex_unlock(&r->lock);
 		return read_random(r, buf, size, off);
