@@ -414,7 +414,6 @@ static int load_input(void *arg, size_t i, char *why, size_t whylen)
 static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *name,
 			char *why, size_t whylen)
 {
-	size_t i;
 	int err;
 
 	d->name = name;
