@@ -387,7 +387,9 @@ static int add_mount_opts(struct fuse_args *args, const struct mfs_options *o)
 		esc[j++] = o->source[i];
 	}
 	esc[j] = '\0';
-	snprintf(opt, sizeof(opt), "-oro,default_permissions,subtype=medallionfs,fsname=%s%s", esc,
+	/* Read-only at kernel level unless -o writable (mount(8)'s "rw" is no switch). */
+	snprintf(opt, sizeof(opt), "-o%s,default_permissions,subtype=medallionfs,fsname=%s%s",
+		 o->writable && !o->read_only ? "rw" : "ro", esc,
 		 o->allow_other ? ",allow_other" : "");
 	free(esc);
 	return fuse_opt_add_arg(args, opt);
@@ -478,6 +480,7 @@ int main(int argc, char **argv)
 	lc.uid = o.uid;
 	lc.gid = o.gid;
 	lc.max_prefetch = o.max_prefetch;
+	lc.writable = o.writable && !o.read_only;
 	err = mfs_lake_new(&lc, &lake);
 	if (err) {
 		fprintf(stderr, "medallionfs: %s\n", strerror(-err));
