@@ -303,10 +303,10 @@ static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const cha
 	return err;
 }
 
-static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *name,
+/* The inputs of dataset @name: listings only, nothing computed. */
+static int list_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *name,
 			char *why, size_t whylen)
 {
-	size_t i;
 	int err;
 
 	d->name = name;
@@ -320,6 +320,16 @@ static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, c
 			 name, d->prefix[0] ? d->prefix : "the source root");
 		return -ENOENT;
 	}
+	return err;
+}
+
+/* The silver files of listed dataset @d, and its combined schema. */
+static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, char *why,
+			size_t whylen)
+{
+	size_t i;
+	int err = 0;
+
 	for (i = 0; i < d->n && !err; i++) {
 		struct input *in = &d->in[i];
 		struct mfs_silver_source src;
@@ -478,21 +488,13 @@ static int lineage_json(const char *view, struct dataset *ds, size_t nds, char *
 	r = mfs_buf_appendf(&b, "{\"view\": \"%s\", \"inputs\": [", view);
 	for (k = 0; k < nds && !r; k++)
 		for (i = 0; i < ds[k].n && !r; i++) {
-			r = mfs_buf_appendf(&b, "%s\n  {\"dataset\": \"%s\", \"key\": \"", first ? "" : ",",
+			r = mfs_buf_appendf(&b, "%s\n  {\"dataset\": \"%s\", \"key\": ", first ? "" : ",",
 					    ds[k].name);
 			/* keys may hold any character: escape what JSON needs */
-			for (const char *p = ds[k].in[i].key; *p && !r; p++) {
-				unsigned char c = (unsigned char)*p;
-
-				if (c == '"' || c == '\\')
-					r = mfs_buf_appendf(&b, "\\%c", c);
-				else if (c < 0x20)
-					r = mfs_buf_appendf(&b, "\\u%04x", c);
-				else
-					r = mfs_buf_append(&b, p, 1);
-			}
 			if (!r)
-				r = mfs_buf_appendf(&b, "\", \"etag\": \"%s\"}", ds[k].in[i].etag);
+				r = mfs_buf_append_json(&b, ds[k].in[i].key);
+			if (!r)
+				r = mfs_buf_appendf(&b, ", \"etag\": \"%s\"}", ds[k].in[i].etag);
 			first = 0;
 		}
 	if (!r)
@@ -611,6 +613,124 @@ static void newest(struct dataset *ds, size_t nds, struct mfs_goldview_result *r
 	}
 }
 
+/* ---- published views (-o publish) ---- */
+
+/*
+ * The lineage hash of a view: its definition and every input version with
+ * the transform of its silver file, known from listings alone.
+ */
+static int gold_hash(const struct mfs_goldview_ctx *ctx, const char *what, struct dataset *ds,
+		     size_t nds, char out[33])
+{
+	struct mfs_buf b = MFS_BUF_INIT;
+	size_t i, k;
+	int r;
+
+	r = mfs_buf_appendf(&b, "medallionfs gold v%d\n%s\n%d\n", MFS_GOLD_FORMAT_VERSION, what,
+			    (int)ctx->env.pipeline->format);
+	for (k = 0; k < nds && !r; k++)
+		for (i = 0; i < ds[k].n && !r; i++) {
+			char fp[33];
+
+			mfs_silver_fingerprint(ctx->env.pipeline, ds[k].in[i].key, &ds[k].in[i].tab,
+					       fp);
+			r = mfs_buf_appendf(&b, "%s", ds[k].name);
+			if (!r)
+				r = mfs_buf_append(&b, "", 1);
+			if (!r)
+				r = mfs_buf_appendf(&b, "%s", ds[k].in[i].key);
+			if (!r)
+				r = mfs_buf_append(&b, "", 1);
+			if (!r)
+				r = mfs_buf_appendf(&b, "%s:%s\n", ds[k].in[i].etag, fp);
+		}
+	if (!r)
+		hash_hex(b.data, b.len, out);
+	mfs_buf_free(&b);
+	return r;
+}
+
+struct fetch_view {
+	const struct mfs_goldview_ctx *ctx;
+	const char *path;
+	const struct mfs_publish_record *rec;
+};
+
+static int fetch_view_sink(void *arg, const void *data, size_t len)
+{
+	return mfs_cache_write(arg, data, len);
+}
+
+/* The published view into the cache, its sidecar as the entry's metadata. */
+static int produce_fetched_view(void *arg, struct mfs_cache_writer *w)
+{
+	struct fetch_view *f = arg;
+	int err = mfs_publish_read(f->ctx->env.publish, f->path, 0, f->rec, fetch_view_sink, w);
+
+	if (!err)
+		err = mfs_cache_set_meta(w, f->rec->sidecar, strlen(f->rec->sidecar) + 1);
+	return err;
+}
+
+/*
+ * With -o publish: the view another mount published from the same inputs
+ * (@res filled, res->from_publish set), or -ENOENT: compute it here.
+ */
+static int fetch_published_view(const struct mfs_goldview_ctx *ctx, const char *path,
+				const char *hash, struct mfs_goldview_result *res)
+{
+	struct mfs_publish_record rec;
+	struct mfs_buf key = MFS_BUF_INIT;
+	struct fetch_view f = { ctx, path, &rec };
+	const char *meta;
+	size_t mlen;
+	int err, fetched = 0;
+
+	memset(&rec, 0, sizeof(rec));
+	if (!ctx->env.publish)
+		return -ENOENT;
+	err = mfs_buf_appendf(&key, "gold-published");
+	if (!err)
+		err = mfs_buf_append(&key, "", 1);
+	if (!err)
+		err = mfs_buf_appendf(&key, "%s\n%s", path, hash);
+	if (err)
+		goto out;
+	/* Fetched before: the sidecar is the entry's metadata, no request needed. */
+	if (mfs_cache_lookup(ctx->env.cache, key.data, key.len, &res->entry) == 0) {
+		meta = mfs_cache_entry_meta(res->entry, &mlen);
+		err = meta && mlen && !meta[mlen - 1] ? mfs_publish_parse(meta, hash, &rec) : -ENOENT;
+		if (err) {
+			mfs_cache_entry_put(res->entry);
+			res->entry = NULL;
+		}
+	} else {
+		err = mfs_publish_lookup(ctx->env.publish, path, hash, &rec);
+		if (!err)
+			err = mfs_cache_get(ctx->env.cache, key.data, key.len, produce_fetched_view,
+					    &f, &res->entry, &fetched);
+	}
+	if (!err) {
+		res->rows = rec.rows;
+		res->nsources = rec.nsources;
+		res->mtime = rec.mtime;
+		res->schema = rec.schema;
+		res->lineage = rec.lineage;
+		rec.schema = rec.lineage = NULL;
+		snprintf(res->fingerprint, sizeof(res->fingerprint), "%s", rec.fingerprint);
+		res->from_publish = 1;
+		if (fetched)
+			mfs_publish_count_hit(ctx->env.publish);
+	} else if (err != -ENOENT) {
+		mfs_debug("publish: %s: using the published result failed (%s): computing it",
+			  path, strerror(-err));
+	}
+out:
+	mfs_publish_record_free(&rec);
+	mfs_buf_free(&key);
+	return err ? -ENOENT : 0;
+}
+
 int mfs_goldview_materialize(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_view *view,
 			     struct mfs_goldview_result *res, char *why, size_t whylen)
 {
@@ -621,6 +741,7 @@ int mfs_goldview_materialize(const struct mfs_goldview_ctx *ctx, const struct mf
 	struct mfs_buf base = MFS_BUF_INIT;
 	struct mfs_expr_error perr;
 	size_t nds = 0, i, k;
+	char path[600];
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -637,7 +758,19 @@ int mfs_goldview_materialize(const struct mfs_goldview_ctx *ctx, const struct mf
 	if (!ds || !schemas)
 		goto out;
 	for (k = 0; k < nds; k++) {
-		err = load_dataset(ctx, &ds[k], mfs_gold_dataset(q, k), why, whylen);
+		err = list_dataset(ctx, &ds[k], mfs_gold_dataset(q, k), why, whylen);
+		if (err)
+			goto out;
+	}
+	err = gold_hash(ctx, view->sql, ds, nds, res->lineage_hash);
+	if (err)
+		goto out;
+	snprintf(path, sizeof(path), "gold/%s%s", view->name,
+		 view->format == MFS_OUT_JSONL ? ".jsonl" : ".csv");
+	if (fetch_published_view(ctx, path, res->lineage_hash, res) == 0)
+		goto out;
+	for (k = 0; k < nds; k++) {
+		err = load_dataset(ctx, &ds[k], why, whylen);
 		if (err)
 			goto out;
 		schemas[k].cols = ds[k].cols;
@@ -713,13 +846,21 @@ int mfs_goldview_profile(const struct mfs_goldview_ctx *ctx, const char *name, c
 	struct dataset d;
 	struct mfs_gold_schema schema;
 	struct mfs_buf base = MFS_BUF_INIT;
-	char h[33];
+	char h[33], path[600];
 	int err;
 
 	memset(res, 0, sizeof(*res));
 	memset(&d, 0, sizeof(d));
 	why[0] = '\0';
-	err = load_dataset(ctx, &d, name, why, whylen);
+	err = list_dataset(ctx, &d, name, why, whylen);
+	if (!err)
+		err = gold_hash(ctx, "profile", &d, 1, res->lineage_hash);
+	if (err)
+		goto out;
+	snprintf(path, sizeof(path), "gold/_profile/%s.csv", name);
+	if (fetch_published_view(ctx, path, res->lineage_hash, res) == 0)
+		goto out;
+	err = load_dataset(ctx, &d, why, whylen);
 	if (err)
 		goto out;
 	(void)prefix;

@@ -38,11 +38,13 @@
 #include "naming.h"
 #include "nodes.h"
 #include "pool.h"
+#include "publish.h"
 #include "writer.h"
 
 #define FIXED_TTL 3600.0
 #define POOL_THREADS 8
 #define UPLOAD_THREADS 8
+#define PUBLISH_THREADS 2
 #define NAME_MAX_BYTES 255
 
 enum { META_ERRORS, META_SHADOWED, META_STATS, META_PIPELINE, META_COUNT };
@@ -81,7 +83,9 @@ struct mfs_lake {
 	pthread_cond_t list_cond; /* with nodes.lock: a listing finished */
 	struct mfs_pool *pool;  /* network read-ahead, invalidations */
 	struct mfs_pool *xpool; /* transforms */
-	struct mfs_pool *upool; /* parts of bronze uploads */
+	struct mfs_pool *upool; /* parts of bronze uploads and of published files */
+	struct mfs_pool *ppool; /* publish jobs */
+	struct mfs_publish *publish;
 	/* Nodes that exist before the store lists them: files being written,
 	 * directories made by mkdir. Each holds a reference; protected by nodes.lock. */
 	struct mfs_node **overlay;
@@ -372,6 +376,12 @@ static int dirlist_build(struct mfs_lake *lake, const char *prefix, struct mfs_l
 		name = strndup(p + plen, len - plen - 1);
 		if (!name)
 			goto nomem;
+		if (lake->cfg.publish_hidden && strcmp(prefix, lake->cfg.publish_hidden) == 0 &&
+		    (strcmp(name, "silver") == 0 || strcmp(name, "gold") == 0)) {
+			/* The layers this mount publishes into its own SOURCE are not raw data. */
+			free(name);
+			continue;
+		}
 		if (!valid_name(name)) {
 			mfs_medallion_shadowed(lake->med, p, "prefix name cannot be a directory name");
 			free(name);
@@ -887,6 +897,33 @@ static void transform_env(const struct mfs_lake *lake, struct mfs_transform_env 
 	env->pipeline = lake->cfg.pipeline;
 	env->tmpdir = lake->cfg.tmpdir;
 	env->max_prefetch = lake->cfg.max_prefetch;
+	env->publish = lake->publish;
+}
+
+/* -o publish: a silver file this mount computed goes to the bucket too. */
+static void publish_silver(struct mfs_lake *lake, const char *path, const char *key,
+			   const char *etag, const struct mfs_silver_meta *meta,
+			   struct mfs_cache_entry *table, struct mfs_cache_entry *rejects)
+{
+	struct mfs_publish_record rec;
+	struct mfs_buf lineage = MFS_BUF_INIT;
+
+	memset(&rec, 0, sizeof(rec));
+	mfs_publish_silver_hash(key, etag, meta->fingerprint, rec.hash);
+	rec.size = meta->size;
+	rec.rows_in = meta->rows_in;
+	rec.rows_out = meta->rows_out;
+	rec.rejected = meta->rejected;
+	rec.duplicates = meta->duplicates;
+	rec.warnings = meta->warnings;
+	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", meta->fingerprint);
+	rec.schema = meta->schema;
+	if (!mfs_buf_appendf(&lineage, "{\"key\": ") && !mfs_buf_append_json(&lineage, key) &&
+	    !mfs_buf_appendf(&lineage, ", \"etag\": \"%s\"}", etag))
+		rec.lineage = lineage.data;
+	if (mfs_publish_submit(lake->publish, lake->cfg.cache, path, table, rejects, &rec))
+		mfs_warn("publish %s: cannot queue the job", path);
+	mfs_buf_free(&lineage);
 }
 
 /*
@@ -935,6 +972,7 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 
 		transform_env(lake, &env);
 		mfs_silver_source_init(&src, &env, key, etag, size, &tab);
+		src.publish_path = path;
 	}
 	/* A second round only when the rejects were evicted without the table. */
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -942,7 +980,9 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 		err = mfs_materialize_silver(&src, &e, &meta, &produced, why, sizeof(why));
 		if (err)
 			break;
-		if (produced) {
+		if (meta.from_publish) {
+			/* counted by publish.c */
+		} else if (produced) {
 			atomic_fetch_add(&lake->n_transforms, 1);
 			atomic_fetch_add(&lake->n_cache_misses, 1);
 			atomic_fetch_add(&lake->rows_in, meta.rows_in);
@@ -962,6 +1002,8 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 	}
 	if (re)
 		rsize = mfs_cache_entry_size(re);
+	if (!err && produced && lake->publish)
+		publish_silver(lake, path, key, etag, &meta, e, re);
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	if (!err) {
@@ -1119,7 +1161,7 @@ static int gold_materialize(struct mfs_lake *lake, struct mfs_node *n,
 	struct mfs_goldview_result res;
 	const struct mfs_gold_view *view = NULL;
 	char why[1024], path[600], *name = NULL;
-	int err;
+	int err, publish;
 
 	if (!g)
 		return -ENOENT;
@@ -1147,8 +1189,29 @@ static int gold_materialize(struct mfs_lake *lake, struct mfs_node *n,
 		err = mfs_goldview_materialize(&ctx, view, &res, why, sizeof(why));
 	else
 		err = mfs_goldview_profile(&ctx, name, name, &res, why, sizeof(why));
-	if (!err)
+	if (!err && !res.from_publish)
 		atomic_fetch_add(&lake->gold_views, 1);
+	pthread_mutex_lock(&lake->nodes.lock);
+	publish = !err && !res.from_publish && lake->publish &&
+		  strcmp(g->mat_published, res.lineage_hash) != 0;
+	if (publish)
+		snprintf(g->mat_published, sizeof(g->mat_published), "%s", res.lineage_hash);
+	pthread_mutex_unlock(&lake->nodes.lock);
+	if (publish) {
+		struct mfs_publish_record rec;
+
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.hash, sizeof(rec.hash), "%s", res.lineage_hash);
+		rec.size = mfs_cache_entry_size(res.entry);
+		rec.rows = res.rows;
+		rec.nsources = res.nsources;
+		rec.mtime = res.mtime;
+		snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", res.fingerprint);
+		rec.schema = res.schema;
+		rec.lineage = res.lineage;
+		if (mfs_publish_submit(lake->publish, lake->cfg.cache, path, res.entry, NULL, &rec))
+			mfs_warn("publish %s: cannot queue the job", path);
+	}
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	if (!err) {
@@ -1302,8 +1365,13 @@ int mfs_lake_start(struct mfs_lake *lake)
 	if (!err)
 		err = mfs_pool_new(lake->cfg.transform_threads > 0 ? lake->cfg.transform_threads : 4,
 				   &lake->xpool);
-	if (!err && lake->cfg.writable)
+	if (!err && (lake->cfg.writable || lake->cfg.publish_store))
 		err = mfs_pool_new(UPLOAD_THREADS, &lake->upool);
+	if (!err && lake->cfg.publish_store)
+		err = mfs_pool_new(PUBLISH_THREADS, &lake->ppool);
+	if (!err && lake->cfg.publish_store)
+		err = mfs_publish_new(lake->cfg.publish_store, lake->cfg.publish_url, lake->ppool,
+				      lake->upool, &lake->publish);
 	return err;
 }
 
@@ -1319,9 +1387,13 @@ void mfs_lake_shutdown(struct mfs_lake *lake)
 	if (atomic_exchange(&lake->shut, 1))
 		return;
 	mfs_store_abort(lake->cfg.store);
-	/* Transforms first: they read through the read-ahead pool. */
+	if (lake->cfg.publish_store)
+		mfs_store_abort(lake->cfg.publish_store);
+	/* Transforms first: they read through the read-ahead pool and publish. */
 	if (lake->xpool)
 		mfs_pool_stop(lake->xpool);
+	if (lake->ppool)
+		mfs_pool_stop(lake->ppool);
 	if (lake->pool)
 		mfs_pool_stop(lake->pool);
 	if (lake->upool)
@@ -1342,7 +1414,9 @@ void mfs_lake_free(struct mfs_lake *lake)
 	}
 	mfs_pool_free(lake->pool);
 	mfs_pool_free(lake->xpool);
+	mfs_pool_free(lake->ppool);
 	mfs_pool_free(lake->upool);
+	mfs_publish_free(lake->publish);
 	free(lake->overlay);
 	mfs_nodes_destroy(&lake->nodes);
 	pthread_cond_destroy(&lake->list_cond);
@@ -1588,7 +1662,7 @@ void mfs_lake_closedir(struct mfs_lake *lake, struct mfs_dir *dir)
 static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
 {
 	struct mfs_cache_stats cs;
-	uint64_t gets, fetched, up_objects, up_bytes, up_failures;
+	uint64_t gets, fetched, up_objects, up_bytes, up_failures, pub_done, pub_failed, pub_hits;
 
 	memset(&cs, 0, sizeof(cs));
 	if (lake->cfg.cache)
@@ -1623,6 +1697,10 @@ static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
 	STAT("bytes_uploaded", up_bytes);
 	STAT("upload_failures", up_failures);
 	STAT("deletes", atomic_load(&lake->n_deletes));
+	mfs_publish_counters(lake->publish, &pub_done, &pub_failed, &pub_hits);
+	STAT("published", pub_done);
+	STAT("publish_failures", pub_failed);
+	STAT("served_from_published", pub_hits);
 	STAT("cache_entries", cs.entries);
 	STAT("cache_bytes_stored", cs.bytes_stored);
 	STAT("cache_bytes_content", cs.bytes_content);

@@ -31,6 +31,12 @@ struct mfs_lake_config {
 	const char *tmpdir;                  /* spill files of transforms */
 	int transform_threads;               /* 0: 4 */
 	int writable;                        /* -o writable: bronze accepts writes */
+	/* -o publish: where computed files go (publish.h), NULL without; owned by the caller */
+	struct mfs_store *publish_store;
+	const char *publish_url;    /* "s3://bucket/prefix/": what _schema.sql points at */
+	/* The publish root seen from SOURCE ("" or ending in '/'), NULL when outside:
+	 * its silver/ and gold/ are hidden from bronze. */
+	const char *publish_hidden;
 };
 
 struct mfs_attr {

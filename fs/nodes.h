@@ -72,6 +72,7 @@ struct mfs_node {
 	char *mat_failed;          /* why the transform of mat_etag failed; freed with the node */
 	char *mat_lineage;         /* gold: the inputs, JSON; freed with the node */
 	double mat_failed_at;      /* monotonic time of that failure */
+	char mat_published[33];    /* gold: lineage hash this mount published last (-o publish) */
 
 	/* bronze writes (-o writable) */
 	int writers;             /* open write handles */

@@ -61,10 +61,9 @@ static const struct fuse_opt mfs_opts[] = {
 	FUSE_OPT_KEY("atime", KEY_IGNORED),
 	FUSE_OPT_KEY("noatime", KEY_IGNORED),
 	FUSE_OPT_KEY("comment=%s", KEY_IGNORED),
-	/* later releases */
 	FUSE_OPT_KEY("writable", KEY_WRITABLE),
-	FUSE_OPT_KEY("publish", KEY_LATER),
-	FUSE_OPT_KEY("publish=%s", KEY_LATER),
+	MFS_OPT("publish"),
+	MFS_OPT("publish=%s"),
 	MFS_OPT("endpoint=%s"),
 	MFS_OPT("region=%s"),
 	MFS_OPT("profile=%s"),
@@ -128,7 +127,11 @@ void mfs_options_usage(const char *progname)
 	       "  ro                     read-only even with writable\n"
 	       "  _netdev, nofail, defaults, rw, x-systemd.*   accepted and ignored (fstab; rw does\n"
 	       "                         not make the mount writable)\n"
-	       "  publish: not implemented yet (refused)\n"
+	       "  publish[=s3://BUCKET/PREFIX]  write every computed silver and gold file back\n"
+	       "                         to the bucket (default: beside SOURCE, s3://lake/raw ->\n"
+	       "                         s3://lake/silver/, s3://lake/gold/) with its lineage; a\n"
+	       "                         published file whose lineage matches is served, not\n"
+	       "                         computed again\n"
 	       "\n"
 	       "Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], the shared\n"
 	       "credentials and config files (profiles, credential_process), container credentials,\n"
@@ -271,6 +274,16 @@ static int parse_value(struct mfs_options *o, const char *arg)
 	}
 	if (IS("pipeline"))
 		return set_string(&o->pipeline, v);
+	if (IS("publish")) {
+		o->publish = 1;
+		if (!eq)
+			return 0;
+		if (strncmp(v, "s3://", 5) != 0 || !v[5] || v[5] == '/') {
+			fprintf(stderr, "medallionfs: -o publish=%s: expected s3://BUCKET[/PREFIX]\n", v);
+			return -1;
+		}
+		return set_string(&o->publish_url, v);
+	}
 	if (IS("cache_dir"))
 		return set_string(&o->cache_dir, v);
 	if (IS("cache_size")) {
@@ -413,5 +426,6 @@ void mfs_options_free(struct mfs_options *o)
 	free(o->profile);
 	free(o->pipeline);
 	free(o->cache_dir);
+	free(o->publish_url);
 	memset(o, 0, sizeof(*o));
 }

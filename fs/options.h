@@ -39,6 +39,8 @@ struct mfs_options {
 	uint64_t cache_size;
 	int writable;       /* -o writable: bronze accepts writes */
 	int read_only;      /* -o ro: wins over writable */
+	int publish;        /* -o publish[=URL] */
+	char *publish_url;  /* NULL: the parent of the SOURCE prefix */
 };
 
 /* The cache directory @o names, or the default: /var/cache/medallionfs for

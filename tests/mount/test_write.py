@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUCKET, Mount, stats
+from conftest import BUCKET, Mount, stats, wait_for
 from lakes import make_lake
 
 
@@ -281,12 +281,6 @@ def proxied(server, tmp_path, prefix, **kw):
             "writable" % proxy.endpoint)
     return proxy, Mount("s3://%s/%s" % (BUCKET, prefix), str(tmp_path), opts=opts, **kw)
 
-
-def wait_for(cond, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_failed_multipart_upload_is_aborted_never_completed(s3server, tmp_path):
