@@ -325,6 +325,27 @@ def test_failed_multipart_upload_is_aborted_never_completed(s3server, tmp_path):
         proxy.close()
 
 
+def test_transient_faults_during_an_upload_are_retried(s3server, tmp_path):
+    proxy, m = proxied(s3server, tmp_path, "flaky-up")
+    data = rand_bytes(20 * 1024 * 1024 + 5, 11)
+    try:
+        with m:
+            p = m.path("bronze", "f.bin")
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.write(fd, data[:9 << 20])
+            wait_for(lambda: any("partNumber=1" in r.path for r in proxy.requests))
+            proxy.set("503", 1)  # part 2 answered SlowDown once, then sent again
+            os.write(fd, data[9 << 20:])
+            os.close(fd)
+            assert any(r.faulted for r in proxy.requests)
+            proxy.set("none")
+            assert s3server.client.get_object(
+                Bucket=BUCKET, Key="flaky-up/f.bin")["Body"].read() == data
+            assert stats(m)["upload_failures"] == 0
+    finally:
+        proxy.close()
+
+
 def test_failed_small_upload_reports_eio_at_close(s3server, tmp_path):
     proxy, m = proxied(s3server, tmp_path, "fail-small", expect_stderr=("bronze/s.txt",))
     try:
@@ -378,29 +399,42 @@ def written(pid):
         return 0
 
 
-def test_kill_during_upload_leaves_no_object(s3server, tmp_path):
-    m = Mount("s3://%s/killed" % BUCKET, str(tmp_path),
-              opts="endpoint=%s,path_style,writable" % s3server.endpoint)
+def kill_mid_write(m, source, count_mib, after_mib):
+    """dd COUNT MiB from SOURCE into bronze/k.bin of @m (started); SIGKILL the daemon
+    once AFTER MiB are written, then unmount."""
     m.start()
     try:
-        writer = subprocess.Popen(["dd", "if=/dev/urandom", "of=" + m.path("bronze", "k.bin"),
-                                   "bs=1M", "count=200", "status=none"],
+        writer = subprocess.Popen(["dd", "if=" + source, "of=" + m.path("bronze", "k.bin"),
+                                   "bs=1M", "count=%d" % count_mib, "status=none"],
                                   stderr=subprocess.DEVNULL)
         # wait until parts are on their way, then kill the daemon in the middle
-        wait_for(lambda: written(writer.pid) >= 40 << 20 or writer.poll() is not None)
+        wait_for(lambda: written(writer.pid) >= after_mib << 20 or writer.poll() is not None)
         assert writer.poll() is None, "the write finished before the kill"
         m.proc.send_signal(signal.SIGKILL)
         m.proc.wait(10)
         writer.wait(30)
         assert writer.returncode != 0
-        with pytest.raises(s3server.client.exceptions.ClientError):
-            s3server.client.head_object(Bucket=BUCKET, Key="killed/k.bin")
     finally:
         subprocess.run(["fusermount3", "-u", "-z", m.mp])
         if m.proc.poll() is None:
             m.proc.kill()
         m.proc.wait()
         m.proc = None
+
+
+def test_kill_during_upload_leaves_no_object(s3server, tmp_path):
+    kill_mid_write(Mount("s3://%s/killed" % BUCKET, str(tmp_path),
+                         opts="endpoint=%s,path_style,writable" % s3server.endpoint),
+                   "/dev/urandom", 200, 40)
+    with pytest.raises(s3server.client.exceptions.ClientError):
+        s3server.client.head_object(Bucket=BUCKET, Key="killed/k.bin")
+
+
+def test_kill_during_local_write_leaves_nothing(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    kill_mid_write(Mount(str(src), str(tmp_path), opts="writable"), "/dev/zero", 2000, 20)
+    assert os.listdir(src) == []  # the unnamed temporary file went with the daemon
 
 
 def test_concurrent_writers(lake, mounter):
