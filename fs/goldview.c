@@ -34,6 +34,7 @@ struct input {
 	uint64_t size;
 	struct timespec mtime;
 	struct mfs_tabular tab;
+	char *publish_path;            /* "silver/…" (-o publish), else NULL */
 	struct mfs_cache_entry *entry; /* its silver file */
 	struct mfs_silver_meta meta;
 	struct mfs_gold_column *cols;  /* its own schema */
@@ -222,6 +223,7 @@ static void dataset_free(struct dataset *d)
 
 	for (i = 0; i < d->n; i++) {
 		free(d->in[i].key);
+		free(d->in[i].publish_path);
 		if (d->in[i].entry)
 			mfs_cache_entry_put(d->in[i].entry);
 		mfs_silver_meta_free(&d->in[i].meta);
@@ -246,7 +248,8 @@ static char *dataset_prefix(const struct mfs_pipeline *p, const char *name)
 	return s;
 }
 
-static int add_input(struct dataset *d, const struct mfs_object *o, const struct mfs_tabular *t)
+static int add_input(struct dataset *d, const struct mfs_object *o, const struct mfs_tabular *t,
+		     const char *prefix, const char *silver_name)
 {
 	struct input *in;
 
@@ -264,6 +267,11 @@ static int add_input(struct dataset *d, const struct mfs_object *o, const struct
 	in->key = strdup(o->key);
 	if (!in->key)
 		return -ENOMEM;
+	if (silver_name && asprintf(&in->publish_path, "silver/%s%s", prefix, silver_name) < 0) {
+		in->publish_path = NULL;
+		free(in->key);
+		return -ENOMEM;
+	}
 	snprintf(in->etag, sizeof(in->etag), "%s", o->etag);
 	in->size = o->size;
 	in->mtime = o->mtime;
@@ -272,12 +280,20 @@ static int add_input(struct dataset *d, const struct mfs_object *o, const struct
 	return 0;
 }
 
-/* Every tabular object under @prefix, depth first in key order. */
+/*
+ * Every tabular object under @prefix, depth first in key order; with -o
+ * publish each with its silver name (naming.c), under which another mount may
+ * have published it.
+ */
 static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *prefix,
 		int depth, char *why, size_t whylen)
 {
+	const char *ext = ctx->env.pipeline->format == MFS_OUT_JSONL ? ".jsonl" : ".csv";
 	struct mfs_listing l = { 0 };
-	size_t i;
+	struct mfs_naming_in *tab = NULL;
+	size_t *from = NULL;
+	char **names = NULL;
+	size_t i, k = 0;
 	int err;
 
 	if (depth > 64)
@@ -289,16 +305,32 @@ static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const cha
 			 mfs_last_error()[0] ? mfs_last_error() : strerror(-err));
 		return err;
 	}
+	tab = calloc(l.n_objects + 1, sizeof(*tab));
+	from = calloc(l.n_objects + 1, sizeof(*from));
+	names = calloc(l.n_objects + 1, sizeof(*names));
+	if (!tab || !from || !names)
+		err = -ENOMEM;
 	for (i = 0; i < l.n_objects && !err; i++) {
 		const char *leaf = strrchr(l.objects[i].key, '/');
-		struct mfs_tabular t;
 
 		leaf = leaf ? leaf + 1 : l.objects[i].key;
-		if (leaf[0] && mfs_naming_classify(ctx->env.pipeline, l.objects[i].key, leaf, &t))
-			err = add_input(d, &l.objects[i], &t);
+		if (leaf[0] &&
+		    mfs_naming_classify(ctx->env.pipeline, l.objects[i].key, leaf, &tab[k].tab)) {
+			tab[k].name = leaf;
+			from[k++] = i;
+		}
 	}
+	if (!err && ctx->env.publish)
+		err = mfs_naming_assign(tab, k, ext, names);
+	for (i = 0; i < k && !err; i++)
+		err = add_input(d, &l.objects[from[i]], &tab[i].tab, prefix, names[i]);
 	for (i = 0; i < l.n_prefixes && !err; i++)
 		err = walk(ctx, d, l.prefixes[i], depth + 1, why, whylen);
+	for (i = 0; names && i < k; i++)
+		free(names[i]);
+	free(names);
+	free(from);
+	free(tab);
 	mfs_listing_free(&l);
 	return err;
 }
@@ -336,6 +368,7 @@ static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, c
 		int produced = 0;
 
 		mfs_silver_source_init(&src, &ctx->env, in->key, in->etag, in->size, &in->tab);
+		src.publish_path = in->publish_path;
 		err = mfs_materialize_silver(&src, &in->entry, &in->meta, &produced, why, whylen);
 		if (err) {
 			char reason[512];

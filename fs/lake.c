@@ -900,32 +900,6 @@ static void transform_env(const struct mfs_lake *lake, struct mfs_transform_env 
 	env->publish = lake->publish;
 }
 
-/* -o publish: a silver file this mount computed goes to the bucket too. */
-static void publish_silver(struct mfs_lake *lake, const char *path, const char *key,
-			   const char *etag, const struct mfs_silver_meta *meta,
-			   struct mfs_cache_entry *table, struct mfs_cache_entry *rejects)
-{
-	struct mfs_publish_record rec;
-	struct mfs_buf lineage = MFS_BUF_INIT;
-
-	memset(&rec, 0, sizeof(rec));
-	mfs_publish_silver_hash(key, etag, meta->fingerprint, rec.hash);
-	rec.size = meta->size;
-	rec.rows_in = meta->rows_in;
-	rec.rows_out = meta->rows_out;
-	rec.rejected = meta->rejected;
-	rec.duplicates = meta->duplicates;
-	rec.warnings = meta->warnings;
-	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", meta->fingerprint);
-	rec.schema = meta->schema;
-	if (!mfs_buf_appendf(&lineage, "{\"key\": ") && !mfs_buf_append_json(&lineage, key) &&
-	    !mfs_buf_appendf(&lineage, ", \"etag\": \"%s\"}", etag))
-		rec.lineage = lineage.data;
-	if (mfs_publish_submit(lake->publish, lake->cfg.cache, path, table, rejects, &rec))
-		mfs_warn("publish %s: cannot queue the job", path);
-	mfs_buf_free(&lineage);
-}
-
 /*
  * Lock held on entry and exit, dropped while transforming. Make @n's silver
  * file (and its rejects) computed from the current version of its object.
@@ -1002,8 +976,6 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 	}
 	if (re)
 		rsize = mfs_cache_entry_size(re);
-	if (!err && produced && lake->publish)
-		publish_silver(lake, path, key, etag, &meta, e, re);
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	if (!err) {

@@ -440,6 +440,35 @@ static int fetch_published(const struct mfs_silver_source *src, const char *fp,
 	return err ? -ENOENT : 0;
 }
 
+/* -o publish: a silver file computed here goes to the bucket too, with its rejects. */
+static void publish_silver(const struct mfs_silver_source *src, const struct mfs_silver_meta *meta,
+			   struct mfs_cache_entry *table)
+{
+	struct mfs_publish_record rec;
+	struct mfs_buf lineage = MFS_BUF_INIT;
+	struct mfs_cache_entry *rejects = NULL;
+	const char *key = src->key, *etag = src->etag, *path = src->publish_path;
+
+	memset(&rec, 0, sizeof(rec));
+	mfs_publish_silver_hash(key, etag, meta->fingerprint, rec.hash);
+	rec.size = meta->size;
+	rec.rows_in = meta->rows_in;
+	rec.rows_out = meta->rows_out;
+	rec.rejected = meta->rejected;
+	rec.duplicates = meta->duplicates;
+	rec.warnings = meta->warnings;
+	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", meta->fingerprint);
+	rec.schema = meta->schema;
+	if (!mfs_buf_appendf(&lineage, "{\"key\": ") && !mfs_buf_append_json(&lineage, key) &&
+	    !mfs_buf_appendf(&lineage, ", \"etag\": \"%s\"}", etag))
+		rec.lineage = lineage.data;
+	(void)mfs_materialize_rejects(src, &rejects);
+	if (mfs_publish_submit(src->publish, src->cache, path, table, rejects, &rec))
+		mfs_warn("publish %s: cannot queue the job", path);
+	mfs_cache_entry_put(rejects);
+	mfs_buf_free(&lineage);
+}
+
 int mfs_materialize_silver(const struct mfs_silver_source *src, struct mfs_cache_entry **entry,
 			   struct mfs_silver_meta *meta, int *produced, char *why, size_t whylen)
 {
@@ -479,6 +508,8 @@ int mfs_materialize_silver(const struct mfs_silver_source *src, struct mfs_cache
 		mfs_cache_entry_put(*entry);
 		*entry = NULL;
 		mfs_cache_invalidate(src->cache, key.data, key.len);
+	} else if (*produced && src->publish && src->publish_path) {
+		publish_silver(src, meta, *entry);
 	}
 out:
 	mfs_silver_meta_free(&ctx.meta);

@@ -161,3 +161,22 @@ def test_local_source_publishes_beside_it(tmp_path):
     with Mount(str(lake), str(tmp_path), opts="publish") as m:
         assert open(m.path("silver", "sales", "a.csv"), "rb").read() == text
         assert stats(m)["transforms"] == 0 and stats(m)["served_from_published"] == 1
+
+
+def test_silver_inputs_of_a_view_are_published_too(s3server, tmp_path):
+    s3server.put("pub4/raw/_medallion.ini", PIPELINE)
+    s3server.put("pub4/raw/sales/a.csv", SALES_A)
+    s3server.put("pub4/raw/sales/2024/b.csv", SALES_B)
+    src = "s3://%s/pub4/raw" % BUCKET
+    with Mount(src, str(tmp_path), opts=s3_opts(s3server, "publish")) as m:
+        gold = open(m.path("gold", "revenue_by_region.csv"), "rb").read()  # gold only
+        assert stats(m)["gold_silver_transforms"] == 2
+        wait_for(lambda: stats(m)["published"] == 3)
+    with Mount(src, str(tmp_path), opts=s3_opts(s3server, "publish")) as m:
+        silver = open(m.path("silver", "sales", "2024", "b.csv"), "rb").read()
+        assert open(m.path("gold", "revenue_by_region.csv"), "rb").read() == gold
+        s = stats(m)
+        assert s["transforms"] == 0 and s["gold_views_computed"] == 0
+        assert s["served_from_published"] == 2
+    assert s3server.client.get_object(
+        Bucket=BUCKET, Key="pub4/silver/sales/2024/b.csv")["Body"].read() == silver
