@@ -45,6 +45,8 @@
 #define POOL_THREADS 8
 #define UPLOAD_THREADS 8
 #define PUBLISH_THREADS 2
+#define READ_SPLIT_THREADS 2
+#define READ_SPLIT_CHUNK (256u << 10) /* the cache's chunk size */
 #define NAME_MAX_BYTES 255
 
 enum { META_ERRORS, META_SHADOWED, META_STATS, META_PIPELINE, META_COUNT };
@@ -90,6 +92,7 @@ struct mfs_lake {
 	 * directories made by mkdir. Each holds a reference; protected by nodes.lock. */
 	struct mfs_node **overlay;
 	size_t n_overlay, cap_overlay;
+	struct mfs_pool *rpool; /* second halves of large reads of cached files */
 	struct mfs_medallion *med;
 	mfs_inval_fn inval;
 	void *inval_arg;
@@ -1333,6 +1336,7 @@ int mfs_lake_start(struct mfs_lake *lake)
 
 	mfs_bronze_set_budget(lake->cfg.max_prefetch * 16 > (512u << 20) ? lake->cfg.max_prefetch * 16
 									 : (512u << 20));
+	mfs_bronze_set_block_cache(lake->cfg.block_cache);
 	err = mfs_pool_new(POOL_THREADS, &lake->pool);
 	if (!err)
 		err = mfs_pool_new(lake->cfg.transform_threads > 0 ? lake->cfg.transform_threads : 4,
@@ -1344,6 +1348,8 @@ int mfs_lake_start(struct mfs_lake *lake)
 	if (!err && lake->cfg.publish_store)
 		err = mfs_publish_new(lake->cfg.publish_store, lake->cfg.publish_url, lake->ppool,
 				      lake->upool, &lake->publish);
+	if (!err)
+		err = mfs_pool_new(READ_SPLIT_THREADS, &lake->rpool);
 	return err;
 }
 
@@ -1370,6 +1376,8 @@ void mfs_lake_shutdown(struct mfs_lake *lake)
 		mfs_pool_stop(lake->pool);
 	if (lake->upool)
 		mfs_pool_stop(lake->upool);
+	if (lake->rpool)
+		mfs_pool_stop(lake->rpool);
 }
 
 void mfs_lake_free(struct mfs_lake *lake)
@@ -1390,6 +1398,7 @@ void mfs_lake_free(struct mfs_lake *lake)
 	mfs_pool_free(lake->upool);
 	mfs_publish_free(lake->publish);
 	free(lake->overlay);
+	mfs_pool_free(lake->rpool);
 	mfs_nodes_destroy(&lake->nodes);
 	pthread_cond_destroy(&lake->list_cond);
 	mfs_medallion_free(lake->med);
@@ -1649,6 +1658,7 @@ static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
 	STAT("heads", atomic_load(&lake->n_heads));
 	STAT("gets", gets);
 	STAT("bytes_fetched", fetched);
+	STAT("block_hits", mfs_bronze_block_hits());
 	STAT("opens", atomic_load(&lake->n_opens));
 	STAT("reads", atomic_load(&lake->n_reads));
 	STAT("bytes_read", atomic_load(&lake->bytes_read));
@@ -2239,6 +2249,70 @@ out:
 	return err;
 }
 
+/*
+ * A read of a cached file decompresses one chunk after the other; a large
+ * one (the kernel sends 1 MiB) is cut at a chunk boundary and its second
+ * half decompressed on a read-pool thread at the same time, so a sequential
+ * reader of silver or gold uses both cores.
+ */
+struct read_half {
+	struct mfs_cache *cache;
+	struct mfs_cache_entry *entry;
+	char *buf;
+	size_t size;
+	uint64_t off;
+	ssize_t n;
+	int done; /* protected by lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void read_half_run(void *arg)
+{
+	struct read_half *h = arg;
+	ssize_t n = mfs_cache_read(h->cache, h->entry, h->buf, h->size, h->off);
+
+	pthread_mutex_lock(&h->lock);
+	h->n = n;
+	h->done = 1;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static ssize_t cached_read(struct mfs_lake *lake, struct mfs_cache_entry *e, char *buf,
+			   size_t size, uint64_t off)
+{
+	uint64_t split = (off + size / 2) / READ_SPLIT_CHUNK * READ_SPLIT_CHUNK;
+	struct read_half h = { 0 };
+	ssize_t n;
+
+	if (size < 2 * READ_SPLIT_CHUNK || split <= off || split >= off + size || !lake->rpool)
+		return mfs_cache_read(lake->cfg.cache, e, buf, size, off);
+	h.cache = lake->cfg.cache;
+	h.entry = e;
+	h.buf = buf + (split - off);
+	h.size = (size_t)(off + size - split);
+	h.off = split;
+	pthread_mutex_init(&h.lock, NULL);
+	pthread_cond_init(&h.cond, NULL);
+	if (mfs_pool_submit(lake->rpool, read_half_run, &h)) {
+		h.n = mfs_cache_read(lake->cfg.cache, e, h.buf, h.size, h.off);
+		h.done = 1;
+	}
+	n = mfs_cache_read(lake->cfg.cache, e, buf, (size_t)(split - off), off);
+	pthread_mutex_lock(&h.lock);
+	while (!h.done)
+		pthread_cond_wait(&h.cond, &h.lock);
+	pthread_mutex_unlock(&h.lock);
+	pthread_mutex_destroy(&h.lock);
+	pthread_cond_destroy(&h.cond);
+	if (n < 0 || (size_t)n < split - off)
+		return n; /* an error, or the end of the file in the first half */
+	if (h.n < 0)
+		return h.n == -EBADMSG || h.n == -ESTALE ? h.n : n;
+	return n + h.n;
+}
+
 ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t n;
@@ -2246,7 +2320,7 @@ ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size
 	if (off < 0)
 		return -EINVAL;
 	if (f->entry) {
-		n = mfs_cache_read(lake->cfg.cache, f->entry, buf, size, (uint64_t)off);
+		n = cached_read(lake, f->entry, buf, size, (uint64_t)off);
 		if (n == -EBADMSG || n == -ESTALE) {
 			/* A damaged chunk, or the entry was evicted or purged while
 			 * open: computed again, never served. */

@@ -572,6 +572,7 @@ int main(int argc, char **argv)
 	lc.publish_store = pst;
 	lc.publish_url = publish_url;
 	lc.publish_hidden = publish_hidden;
+	lc.block_cache = o.block_cache;
 	err = mfs_lake_new(&lc, &lake);
 	if (err) {
 		fprintf(stderr, "medallionfs: %s\n", strerror(-err));
