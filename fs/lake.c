@@ -2319,6 +2319,8 @@ ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size
 
 	if (off < 0)
 		return -EINVAL;
+	if (f->writer)
+		return -EOPNOTSUPP; /* O_RDWR: what is written is not readable before it is an object */
 	if (f->entry) {
 		n = cached_read(lake, f->entry, buf, size, (uint64_t)off);
 		if (n == -EBADMSG || n == -ESTALE) {

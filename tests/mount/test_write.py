@@ -212,6 +212,9 @@ def test_random_writes_and_appends_refused(lake, mounter):
                     os.pwrite(fd, b"x", off)
                 assert e.value.errno == errno.EOPNOTSUPP, off
             os.pwrite(fd, b"abc", 10)  # at the end: sequential
+            with pytest.raises(OSError) as e:
+                os.pread(fd, 3, 0)  # write-only descriptor: the kernel says EBADF
+            assert e.value.errno == errno.EBADF
             os.ftruncate(fd, 13)  # to the size written: nothing to do
             os.ftruncate(fd, 16)  # beyond: zeros appended (sparse copies)
             with pytest.raises(OSError) as e:
@@ -220,6 +223,15 @@ def test_random_writes_and_appends_refused(lake, mounter):
         finally:
             os.close(fd)
         assert lake.get("seq.bin") == b"0123456789abc\0\0\0"
+        fd = os.open(m.path("bronze", "rw.bin"), os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.write(fd, b"abc")
+            with pytest.raises(OSError) as e:
+                os.pread(fd, 3, 0)
+            assert e.value.errno == errno.EOPNOTSUPP
+        finally:
+            os.close(fd)
+        assert lake.get("rw.bin") == b"abc"
 
 
 def test_other_layers_and_plain_mounts_stay_read_only(lake, mounter):
