@@ -723,7 +723,8 @@ static int run(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_query *
 	fj.format = format;
 	fj.why = why;
 	fj.whylen = whylen;
-	err = mfs_cache_get(ctx->env.cache, vkey.data, vkey.len, produce_view, &fj, &res->entry, NULL);
+	err = mfs_cache_get(ctx->env.cache, vkey.data, vkey.len, produce_view, &fj, &res->entry,
+			    &res->computed);
 	if (!err) {
 		size_t mlen;
 		const char *meta = mfs_cache_entry_meta(res->entry, &mlen);

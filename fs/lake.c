@@ -1164,7 +1164,7 @@ static int gold_materialize(struct mfs_lake *lake, struct mfs_node *n,
 		err = mfs_goldview_materialize(&ctx, view, &res, why, sizeof(why));
 	else
 		err = mfs_goldview_profile(&ctx, name, name, &res, why, sizeof(why));
-	if (!err && !res.from_publish)
+	if (!err && res.computed)
 		atomic_fetch_add(&lake->gold_views, 1);
 	pthread_mutex_lock(&lake->nodes.lock);
 	publish = !err && !res.from_publish && lake->publish &&

@@ -17,7 +17,6 @@ enum {
 	KEY_FOREGROUND,
 	KEY_DEBUG,
 	KEY_IGNORED,
-	KEY_LATER,
 	KEY_PATH_STYLE,
 	KEY_VIRTUAL_HOST,
 	KEY_WRITABLE,
@@ -341,10 +340,6 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_VIRTUAL_HOST:
 		o->path_style = 0;
 		return 0;
-	case KEY_LATER:
-		fprintf(stderr, "medallionfs: -o %s: not implemented yet in this release\n", arg);
-		ps->error = 1;
-		return -1;
 	case KEY_VALUE:
 		if (parse_value(o, arg)) {
 			ps->error = 1;
