@@ -37,6 +37,7 @@ struct mfs_spill {
 	int reading;
 	int eof;
 	size_t mem_max;  /* the buffer grows up to this before the first flush */
+	size_t bufsize;  /* and shrinks back to this at it */
 };
 
 static int tmpfile_open(const char *tmpdir)
@@ -77,6 +78,7 @@ int mfs_spill_open(const char *tmpdir, size_t bufsize, struct mfs_spill **out)
 	s->fd = fd;
 	s->cap = bufsize;
 	s->mem_max = bufsize;
+	s->bufsize = bufsize;
 	*out = s;
 	return 0;
 }
@@ -135,6 +137,15 @@ static int spill_flush(struct mfs_spill *s)
 		return r;
 	s->flushed += s->len;
 	s->len = 0;
+	if (s->cap > s->bufsize) {
+		/* It did not fit in memory: back to the plain buffer size. */
+		char *nb = realloc(s->buf, s->bufsize);
+
+		if (nb) {
+			s->buf = nb;
+			s->cap = s->bufsize;
+		}
+	}
 	return 0;
 }
 

@@ -68,7 +68,7 @@
 #define OUT_FLUSH (256 * 1024)
 #define SPILL_BUF (1024 * 1024)
 /* A spill up to this size never touches its file (most files of a lake). */
-#define SPILL_MEM (64u << 20)
+#define SPILL_MEM (32u << 20)
 #define DEDUPE_BUDGET ((size_t)64 * 1024 * 1024)
 
 size_t mfs_silver_dedupe_budget = DEDUPE_BUDGET;
