@@ -51,6 +51,7 @@ from conftest import ACCESS_KEY, BUCKET, SECRET_KEY, Mount, S3Server, base_env, 
 import lakedata  # noqa: E402
 
 FIO = os.path.join(HERE, "fio")
+RUNS = 2  # silver and gold: medallionfs and DuckDB take turns, best of RUNS each
 SQL = os.path.join(HERE, "sql")
 
 # ---------------------------------------------------------------- results
@@ -442,20 +443,27 @@ def silver(tab, work, mib, rss):
     os.makedirs(lake)
     src = os.path.join(lake, "dirty.csv")
     insize = lakedata.write_dirty(src, mib)
-    drop_caches()
-    t_duck, _ = duck("silver_clean.sql", input=src, output=os.path.join(work, "duck-out.csv"))
-    os.unlink(os.path.join(work, "duck-out.csv"))
-    m = Mount(lake, work, opts="metadata_ttl=60,cache_dir=%s" % os.path.join(work, "silver-cache"))
-    with m:
-        p = m.path("silver", "dirty.csv")
-        os.listdir(m.path("silver"))
+    t_duck = cold = warm = None
+    for rep in range(RUNS):
+        # DuckDB and medallionfs take turns, best of RUNS each: the machine is shared
         drop_caches()
-        cold, outsize = timed_read(p)
-        rss.setdefault("medallionfs", {})["silver cold"] = proc_status(m.proc.pid, "VmHWM")
-        drop_caches()
-        warm, n2 = timed_read(p)
-        if n2 != outsize:
-            raise RuntimeError("warm read %d bytes, cold %d" % (n2, outsize))
+        t, _ = duck("silver_clean.sql", input=src, output=os.path.join(work, "duck-out.csv"))
+        os.unlink(os.path.join(work, "duck-out.csv"))
+        t_duck = t if t_duck is None else min(t_duck, t)
+        m = Mount(lake, work, opts="metadata_ttl=60,cache_dir=%s" % os.path.join(
+            work, "silver-cache-%d" % rep))
+        with m:
+            p = m.path("silver", "dirty.csv")
+            os.listdir(m.path("silver"))
+            drop_caches()
+            t, outsize = timed_read(p)
+            cold = t if cold is None else min(cold, t)
+            rss.setdefault("medallionfs", {})["silver cold"] = proc_status(m.proc.pid, "VmHWM")
+            drop_caches()
+            t, n2 = timed_read(p)
+            warm = t if warm is None else min(warm, t)
+            if n2 != outsize:
+                raise RuntimeError("warm read %d bytes, cold %d" % (n2, outsize))
     local = os.path.join(work, "local-copy")
     shutil.copyfile(src, local)
     with open(local, "r+b") as f:
@@ -490,18 +498,29 @@ def gold(tab, work, mib, files, rss):
     pipe = os.path.join(work, "gold.ini")
     with open(pipe, "w") as f:
         f.write(GOLD_VIEW)
-    drop_caches()
-    t_duck, duck_rows = duck("gold_by_customer.sql", glob=os.path.join(lake, "sales", "*.csv"))
-    m = Mount(lake, work, opts="metadata_ttl=1,pipeline=%s,cache_dir=%s" % (
-        pipe, os.path.join(work, "gold-cache")))
-    with m:
+    t_duck = t_cold = None
+    for rep in range(RUNS):
+        drop_caches()
+        t, duck_rows = duck("gold_by_customer.sql", glob=os.path.join(lake, "sales", "*.csv"))
+        t_duck = t if t_duck is None else min(t_duck, t)
+        m = Mount(lake, work, opts="metadata_ttl=1,pipeline=%s,cache_dir=%s" % (
+            pipe, os.path.join(work, "gold-cache-%d" % rep)))
+        m.start()
         p = m.path("gold", "by_customer.csv")
         drop_caches()
         t0 = time.monotonic()
-        with open(p) as f:
-            out = f.read()
-        t_cold = time.monotonic() - t0
+        try:
+            with open(p) as f:
+                out = f.read()
+        except BaseException:
+            m.stop(check=False)
+            raise
+        t = time.monotonic() - t0
+        t_cold = t if t_cold is None else min(t_cold, t)
         rss.setdefault("medallionfs", {})["gold cold"] = proc_status(m.proc.pid, "VmHWM")
+        if rep < RUNS - 1:
+            m.stop()
+    try:  # the last mount, still up: one file changes
         lakedata.write_rows(os.path.join(lake, "sales", "f042.csv"), rows, 4242)
         time.sleep(1.2)
         reset_peak(m.proc.pid)
@@ -510,6 +529,10 @@ def gold(tab, work, mib, files, rss):
             f.read()
         t_incr = time.monotonic() - t0
         rss["medallionfs"]["gold incremental"] = proc_status(m.proc.pid, "VmHWM")
+    except BaseException:
+        m.stop(check=False)
+        raise
+    m.stop()
     got = out.count("\n") - 1
     if got != duck_rows:
         tab.notes.append("gold: medallionfs gave %d rows, DuckDB %d" % (got, duck_rows))
