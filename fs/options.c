@@ -46,6 +46,7 @@ static const struct fuse_opt mfs_opts[] = {
 	FUSE_OPT_KEY("defaults", KEY_IGNORED),
 	FUSE_OPT_KEY("rw", KEY_IGNORED),
 	FUSE_OPT_KEY("ro", KEY_IGNORED), /* always read-only in this release */
+	FUSE_OPT_KEY("default_permissions", KEY_IGNORED), /* always on */
 	FUSE_OPT_KEY("auto", KEY_IGNORED),
 	FUSE_OPT_KEY("noauto", KEY_IGNORED),
 	FUSE_OPT_KEY("user", KEY_IGNORED),
@@ -119,7 +120,8 @@ void mfs_options_usage(const char *progname)
 	       "                         else $XDG_CACHE_HOME/medallionfs)\n"
 	       "  cache_size=SIZE        bound of the cache, least recently used evicted (default 10G)\n"
 	       "  uid=N, gid=N           owner of every file (default: the mounting user)\n"
-	       "  allow_other            let other users in (needs user_allow_other for non-root)\n"
+	       "  allow_other            let other users in (needs user_allow_other for non-root);\n"
+	       "                         the kernel checks file modes (default_permissions, always on)\n"
 	       "  ro                     accepted: the mount is always read-only in this release\n"
 	       "  _netdev, nofail, defaults, rw, x-systemd.*   accepted and ignored (fstab)\n"
 	       "  writable, publish: not implemented yet (refused)\n"

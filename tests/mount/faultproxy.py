@@ -15,6 +15,7 @@ Modes:
   403        403 AccessDenied error body
   404        404 NoSuchKey (no body for HEAD)
   archived   403 InvalidObjectState (a GLACIER object not restored)
+  expired    400 ExpiredToken (a session token past its expiry)
   reset      close the connection with a TCP reset, no answer
   truncate   forward, but send only half of the body announced, then close
   stall      read the request and answer nothing (until the proxy closes)
@@ -46,6 +47,7 @@ FAULT_BODIES = {
     "404": (404, "Not Found", "NoSuchKey", "The specified key does not exist."),
     "archived": (403, "Forbidden", "InvalidObjectState",
                  "The operation is not valid for the object's storage class"),
+    "expired": (400, "Bad Request", "ExpiredToken", "The provided token has expired."),
 }
 
 
