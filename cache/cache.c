@@ -8,11 +8,12 @@
  * records are described in cache_i.h.
  *
  * Producing an entry: one transaction allocates an id and records it as
- * "pending" with the producer's pid, start time and boot id; chunks are
- * compressed as the producer fills them and written in short write
- * transactions that hold nothing but the puts (the producer does network
- * I/O: a write transaction, which excludes every other writer of every
- * process, is never held across it); a last transaction writes the header,
+ * "pending" with the producer's pid, start time and boot id; full chunks are
+ * handed to a stage thread of the writer (at most QDEPTH waiting, so memory
+ * stays bounded and a fast producer waits), which compresses them and writes
+ * them in short write transactions that hold nothing but the puts (the
+ * producer does network I/O: a write transaction, which excludes every other
+ * writer of every process, is never held across it); a last transaction writes the header,
  * the LRU records and removes the pending record. A transaction takes up to
  * GROUP_CHUNKS chunks already compressed (at most GROUP_BYTES of records):
  * every commit costs an fdatasync, and one per chunk cut produce throughput
@@ -94,6 +95,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -120,6 +122,7 @@
 #define TOUCH_MAX 256       /* noted uses kept in memory before a write */
 #define GROUP_CHUNKS 8      /* chunks written per transaction, at most */
 #define GROUP_BYTES (1u << 20) /* and at most this many bytes of records */
+#define QDEPTH 4            /* full chunks waiting for the writer's thread */
 #define COLLECT_BATCH 64    /* chunks deleted per transaction */
 #define PURGE_BATCH 128     /* entries dropped per transaction */
 #define SWEEP_EVERY_MS 10000 /* at most one orphan sweep per period when stuck */
@@ -238,6 +241,25 @@ struct mfs_cache_writer {
 	} staged[GROUP_CHUNKS];
 	int nstaged;
 	int err;        /* sticky */
+
+	/* The stage thread compresses and writes full chunks while the producer
+	 * fills the next one (two cores: the transform never waits for zstd or
+	 * fdatasync). Started at the first full chunk; the producer side owns
+	 * buf/fill/queued, the thread everything from nchunks to nstaged until
+	 * it is joined. q* and spare are protected by qlock. */
+	pthread_t thr;
+	bool thr_on;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	uint8_t *q[QDEPTH];
+	size_t qlen[QDEPTH];
+	int qhead, qn;
+	uint8_t *spare[QDEPTH + 1];
+	int nspare;
+	bool qdone;
+	int qerr;            /* the thread's first error */
+	char qwhy[256];      /* and its reason (errors are thread-local) */
+	uint64_t queued;     /* bytes handed over, producer side */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1815,6 +1837,99 @@ static int writer_chunk(struct mfs_cache_writer *w, const uint8_t *data, size_t 
 	return 0;
 }
 
+static void *stage_main(void *arg)
+{
+	struct mfs_cache_writer *w = arg;
+	int err = 0;
+
+	pthread_mutex_lock(&w->qlock);
+	for (;;) {
+		uint8_t *b;
+		size_t len;
+
+		while (w->qn == 0 && !w->qdone)
+			pthread_cond_wait(&w->qcond, &w->qlock);
+		if (w->qn == 0)
+			break;
+		b = w->q[w->qhead];
+		len = w->qlen[w->qhead];
+		w->qhead = (w->qhead + 1) % QDEPTH;
+		w->qn--;
+		pthread_mutex_unlock(&w->qlock);
+		if (!err) {
+			mfs_clear_error();
+			err = writer_chunk(w, b, len);
+		}
+		pthread_mutex_lock(&w->qlock);
+		w->spare[w->nspare++] = b;
+		if (err && !w->qerr) {
+			w->qerr = err;
+			snprintf(w->qwhy, sizeof(w->qwhy), "%s", mfs_last_error());
+		}
+		pthread_cond_broadcast(&w->qcond);
+	}
+	pthread_mutex_unlock(&w->qlock);
+	return NULL;
+}
+
+/* Hand the full buffer to the stage thread and take an empty one. */
+static int stage_push(struct mfs_cache_writer *w)
+{
+	int err;
+
+	if (!w->thr_on) {
+		pthread_mutex_init(&w->qlock, NULL);
+		pthread_cond_init(&w->qcond, NULL);
+		if (pthread_create(&w->thr, NULL, stage_main, w) != 0) {
+			pthread_mutex_destroy(&w->qlock);
+			pthread_cond_destroy(&w->qcond);
+			return writer_chunk(w, w->buf, w->fill); /* no thread: inline */
+		}
+		w->thr_on = true;
+	}
+	pthread_mutex_lock(&w->qlock);
+	while (w->qn == QDEPTH && !w->qerr)
+		pthread_cond_wait(&w->qcond, &w->qlock);
+	if ((err = w->qerr) == 0) {
+		w->q[(w->qhead + w->qn) % QDEPTH] = w->buf;
+		w->qlen[(w->qhead + w->qn) % QDEPTH] = w->fill;
+		w->qn++;
+		w->buf = w->nspare ? w->spare[--w->nspare] : NULL;
+		pthread_cond_broadcast(&w->qcond);
+	}
+	pthread_mutex_unlock(&w->qlock);
+	if (err) {
+		mfs_set_error("%s", w->qwhy);
+		return err;
+	}
+	if (!w->buf && !(w->buf = malloc(w->chunk_size)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Wait for the stage thread to write what it has: its error, or 0. */
+static int stage_join(struct mfs_cache_writer *w)
+{
+	int err;
+
+	if (!w->thr_on)
+		return 0;
+	pthread_mutex_lock(&w->qlock);
+	w->qdone = true;
+	pthread_cond_broadcast(&w->qcond);
+	pthread_mutex_unlock(&w->qlock);
+	pthread_join(w->thr, NULL);
+	w->thr_on = false;
+	err = w->qerr;
+	if (err)
+		mfs_set_error("%s", w->qwhy);
+	while (w->nspare)
+		free(w->spare[--w->nspare]);
+	pthread_mutex_destroy(&w->qlock);
+	pthread_cond_destroy(&w->qcond);
+	return err;
+}
+
 int mfs_cache_write(struct mfs_cache_writer *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
@@ -1824,16 +1939,9 @@ int mfs_cache_write(struct mfs_cache_writer *w, const void *data, size_t len)
 		return w->err;
 	if (len && !data)
 		return w->err = -EINVAL;
-	if (w->size + w->fill + len < w->size)
+	if (w->queued + w->fill + len < w->queued)
 		return w->err = -EFBIG;
 	while (len && rc == 0) {
-		if (w->fill == 0 && len >= w->chunk_size) {
-			/* straight from the caller's buffer */
-			rc = writer_chunk(w, p, w->chunk_size);
-			p += w->chunk_size;
-			len -= w->chunk_size;
-			continue;
-		}
 		size_t n = w->chunk_size - w->fill;
 
 		if (n > len)
@@ -1843,7 +1951,8 @@ int mfs_cache_write(struct mfs_cache_writer *w, const void *data, size_t len)
 		p += n;
 		len -= n;
 		if (w->fill == w->chunk_size) {
-			rc = writer_chunk(w, w->buf, w->fill);
+			rc = stage_push(w);
+			w->queued += w->fill;
 			w->fill = 0;
 		}
 	}
@@ -2030,7 +2139,7 @@ static int produce(struct mfs_cache *c, const uint8_t khash[MFS_CACHE_KHASH], co
 {
 	struct mfs_cache_writer w = { 0 };
 	bool settled = false;
-	int rc;
+	int rc, crc;
 
 	w.c = c;
 	memcpy(w.khash, khash, MFS_CACHE_KHASH);
@@ -2053,6 +2162,9 @@ static int produce(struct mfs_cache *c, const uint8_t khash[MFS_CACHE_KHASH], co
 	}
 	if (rc == 0 && w.err)
 		rc = w.err;
+	crc = stage_join(&w);
+	if (rc == 0)
+		rc = crc;
 	if (rc == 0 && w.fill) {
 		rc = writer_chunk(&w, w.buf, w.fill);
 		w.fill = 0;
@@ -2063,7 +2175,7 @@ static int produce(struct mfs_cache *c, const uint8_t khash[MFS_CACHE_KHASH], co
 		rc = writer_complete(&w, out, &settled);
 	if (rc && !settled) {
 		/* abandoned: nothing of it stays */
-		int crc = collect(c->ce, w.id);
+		crc = collect(c->ce, w.id);
 
 		if (crc)
 			mfs_warn("cache: %s: an abandoned entry is left for the next cleanup: %s",
@@ -2187,6 +2299,24 @@ int mfs_cache_get(struct mfs_cache *c, const void *key, size_t klen, mfs_cache_p
  * Chunk @idx of @e into @dst (its full length @len). -ESTALE when the entry
  * was dropped meanwhile, -EBADMSG (entry dropped) when the chunk is damaged.
  */
+/*
+ * Drop our mapping of the whole pages of a value just read (the file's page
+ * cache keeps them): reading a 1 GiB entry would otherwise leave its
+ * compressed pages in the process's RSS until memory pressure.
+ */
+static void map_release(const void *p, size_t len)
+{
+	static uintptr_t pg;
+
+	if (!pg)
+		pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t b = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (b > a)
+		(void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 static int chunk_load(struct mfs_cache *c, struct mfs_cache_entry *e, uint32_t idx, void *dst,
 		      size_t len)
 {
@@ -2228,6 +2358,7 @@ static int chunk_load(struct mfs_cache *c, struct mfs_cache_entry *e, uint32_t i
 		rc = mfs_cache_chunk_unpack(&ck, e->id, idx, dst, len, dctx);
 		dctx_put(ce, dctx);
 	}
+	map_release(d.mv_data, d.mv_size);
 	txn_abort(ce, txn);
 	if (rc == 0)
 		return 0;

@@ -1,13 +1,18 @@
 /*
  * bronze.c - sequential read-ahead and random reads of one bronze object.
  *
- * A reader owns two windows. A sequential read that is not inside a window
- * starts one at its offset (1 MiB first); each time the reader moves into a
+ * A reader owns two windows. A read is sequential when it starts the file or
+ * is the second in a row near the end of the one before. A sequential read
+ * that is not inside a window starts one at its offset (1 MiB first); each time the reader moves into a
  * window the next one is started behind it, twice as large, up to
  * max_prefetch. Windows are filled by pool threads with one ranged GET each
  * and consumed while they fill, so the first bytes reach the reader as soon
- * as they arrive. A read far from the last one is random: it fetches
- * exactly what it asks for and starts nothing.
+ * as they arrive. A read far from the last one is random: it fetches the
+ * aligned BLOCK (1 MiB) around it into the reader's block cache, so later
+ * random reads nearby (fio randread, a Parquet footer then its column
+ * chunks) are served from memory; all readers' blocks together stay under
+ * the block_cache budget (oldest block of the reader evicted first), and
+ * with no budget a random read fetches exactly what it asks for.
  *
  * DESIGN: r->lock protects the windows and the running count; fetch jobs
  * copy bytes into the part of the buffer beyond 'filled' without the lock
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../util/err.h"
 #include "../util/log.h"
@@ -32,6 +38,7 @@
 /* Reads this close to the last one still count as sequential: the kernel's
  * async read-ahead sends neighbouring requests out of order. */
 #define SEQ_SLACK (4u << 20)
+#define BLOCK (1u << 20)
 
 enum { W_EMPTY, W_RUNNING, W_DONE };
 
@@ -43,6 +50,7 @@ struct window {
 	int state;     /* protected by r->lock */
 	int err;       /* protected by r->lock */
 	int waiters;   /* readers sleeping on this window; protected by r->lock */
+	size_t wake_at; /* the least 'filled' a sleeping reader waits for; protected by r->lock */
 	unsigned gen;  /* bumped when the window is cleared; protected by r->lock */
 	char why[512]; /* the store's reason for err, from the job's thread */
 };
@@ -59,15 +67,41 @@ struct mfs_bronze_reader {
 	pthread_cond_t cond;
 	struct window w[2];     /* protected by lock */
 	uint64_t next_expected; /* protected by lock */
+	unsigned streak;        /* reads in a row near the one before; protected by lock */
 	size_t win_size;        /* protected by lock */
 	int running;            /* protected by lock */
 	atomic_int closing;
+
+	/* Random-read blocks: blk[i] holds [i * BLOCK, ...); fifo lists the
+	 * cached indices oldest first. All protected by lock. */
+	char **blk;
+	uint64_t nblk;
+	uint64_t *fifo;
+	size_t fifo_head, fifo_n, fifo_cap;
 };
 
 struct fetch_job {
 	struct mfs_bronze_reader *r;
 	struct window *w;
 };
+
+/*
+ * Windows and blocks are large, live for one open and are freed by other
+ * threads than the ones that filled them: mapped and unmapped here, they
+ * leave nothing behind in malloc's per-thread arenas.
+ */
+static void *big_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void big_free(void *p, size_t len)
+{
+	if (p)
+		(void)munmap(p, len);
+}
 
 static atomic_size_t budget_used;
 static atomic_ullong n_gets, n_bytes_fetched;
@@ -105,6 +139,54 @@ static void budget_give(size_t n)
 	atomic_fetch_sub(&budget_used, n);
 }
 
+static atomic_size_t blocks_used;
+static size_t blocks_max = 256u << 20;
+static atomic_ullong n_block_hits;
+
+void mfs_bronze_set_block_cache(size_t bytes)
+{
+	blocks_max = bytes;
+}
+
+uint64_t mfs_bronze_block_hits(void)
+{
+	return atomic_load(&n_block_hits);
+}
+
+static int blocks_take(size_t n)
+{
+	size_t used = atomic_load(&blocks_used);
+
+	do {
+		if (used + n > blocks_max)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&blocks_used, &used, used + n));
+	return 1;
+}
+
+static size_t block_len(const struct mfs_bronze_reader *r, uint64_t i)
+{
+	uint64_t off = i * BLOCK;
+
+	return r->size - off < BLOCK ? (size_t)(r->size - off) : BLOCK;
+}
+
+/* Drop the reader's oldest block; lock held. 0 when it has none. */
+static int block_evict_oldest(struct mfs_bronze_reader *r)
+{
+	uint64_t i;
+
+	if (!r->fifo_n)
+		return 0;
+	i = r->fifo[r->fifo_head];
+	r->fifo_head = (r->fifo_head + 1) % r->fifo_cap;
+	r->fifo_n--;
+	big_free(r->blk[i], block_len(r, i));
+	r->blk[i] = NULL;
+	atomic_fetch_sub(&blocks_used, block_len(r, i));
+	return 1;
+}
+
 int mfs_bronze_reader_new(struct mfs_store *st, struct mfs_pool *pool, const char *key,
 			  const char *etag, uint64_t size, size_t max_prefetch,
 			  struct mfs_bronze_reader **out)
@@ -136,7 +218,7 @@ static void window_clear(struct window *w)
 	int waiters = w->waiters;
 
 	if (w->buf) {
-		free(w->buf);
+		big_free(w->buf, w->len);
 		budget_give(w->len);
 	}
 	memset(w, 0, sizeof(*w));
@@ -162,7 +244,10 @@ static int fetch_sink(void *arg, const void *data, size_t len)
 	atomic_fetch_add(&n_bytes_fetched, len);
 	pthread_mutex_lock(&r->lock);
 	w->filled = filled + len;
-	pthread_cond_broadcast(&r->cond);
+	/* Wake readers only when one has its bytes: curl hands over 16-64 KiB
+	 * at a time, a reader waits for up to 1 MiB. */
+	if (w->waiters && w->filled >= w->wake_at)
+		pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -210,11 +295,11 @@ static int window_start(struct mfs_bronze_reader *r, struct window *w, uint64_t 
 	len = budget_take(want, need);
 	if (!len)
 		return -ENOMEM;
-	w->buf = malloc(len);
+	w->buf = big_alloc(len);
 	j = malloc(sizeof(*j));
 	if (!w->buf || !j) {
 		free(j);
-		free(w->buf);
+		big_free(w->buf, len);
 		w->buf = NULL;
 		budget_give(len);
 		return -ENOMEM;
@@ -293,6 +378,100 @@ static ssize_t read_direct(struct mfs_bronze_reader *r, char *buf, size_t size, 
 	return (ssize_t)got;
 }
 
+/* Block @i of the object into the reader's cache; lock held (dropped while
+ * fetching). 1 when cached, 0 when the budget has no room, -errno. */
+static int block_load(struct mfs_bronze_reader *r, uint64_t i)
+{
+	size_t len = block_len(r, i), got = 0;
+	char *b;
+	int err;
+
+	if (blocks_max < BLOCK)
+		return 0; /* block_cache=0: off */
+	if (!r->blk) {
+		r->nblk = (r->size + BLOCK - 1) / BLOCK;
+		r->fifo_cap = blocks_max / BLOCK + 1;
+		if (r->fifo_cap > r->nblk)
+			r->fifo_cap = (size_t)r->nblk;
+		r->blk = calloc((size_t)r->nblk, sizeof(*r->blk));
+		r->fifo = calloc(r->fifo_cap, sizeof(*r->fifo));
+		if (!r->blk || !r->fifo) {
+			free(r->blk);
+			free(r->fifo);
+			r->blk = NULL;
+			r->fifo = NULL;
+			return 0;
+		}
+	}
+	if (r->fifo_n == r->fifo_cap)
+		block_evict_oldest(r);
+	while (!blocks_take(len))
+		if (!block_evict_oldest(r))
+			return 0;
+	b = big_alloc(len);
+	if (!b) {
+		atomic_fetch_sub(&blocks_used, len);
+		return 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	atomic_fetch_add(&n_gets, 1);
+	err = mfs_store_get_range(r->st, r->key, r->etag, i * BLOCK, len, b, &got);
+	if (!err && got < len)
+		err = -EIO; /* shorter than its listed size: treat as changed */
+	if (!err)
+		atomic_fetch_add(&n_bytes_fetched, got);
+	pthread_mutex_lock(&r->lock);
+	if (err || r->blk[i]) {
+		/* failed, or another thread of the reader got it first */
+		big_free(b, len);
+		atomic_fetch_sub(&blocks_used, len);
+		return err ? err : 1;
+	}
+	if (r->fifo_n == r->fifo_cap)
+		block_evict_oldest(r);
+	r->blk[i] = b;
+	r->fifo[(r->fifo_head + r->fifo_n) % r->fifo_cap] = i;
+	r->fifo_n++;
+	return 1;
+}
+
+/* A random read: from the block cache, loading the blocks it touches. */
+static ssize_t read_random(struct mfs_bronze_reader *r, char *buf, size_t size, uint64_t off)
+{
+	size_t done = 0;
+
+	pthread_mutex_lock(&r->lock);
+	while (done < size) {
+		uint64_t at = off + done, i = at / BLOCK;
+		size_t in = (size_t)(at - i * BLOCK), n = block_len(r, i) - in;
+		int hit = r->blk && r->blk[i];
+
+		if (!hit) {
+			int got = block_load(r, i);
+
+			if (got <= 0) {
+				ssize_t d;
+
+				pthread_mutex_unlock(&r->lock);
+				if (got < 0)
+					return done ? (ssize_t)done : got;
+				d = read_direct(r, buf + done, size - done, at);
+				if (d < 0)
+					return done ? (ssize_t)done : d;
+				return (ssize_t)(done + (size_t)d);
+			}
+		} else {
+			atomic_fetch_add(&n_block_hits, 1);
+		}
+		if (n > size - done)
+			n = size - done;
+		memcpy(buf + done, r->blk[i] + in, n);
+		done += n;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return (ssize_t)done;
+}
+
 ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uint64_t off)
 {
 	size_t done = 0;
@@ -306,11 +485,17 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 		return 0;
 
 	pthread_mutex_lock(&r->lock);
-	sequential = off == 0 || (off + SEQ_SLACK >= r->next_expected &&
-				  off <= r->next_expected + SEQ_SLACK);
-	if (!window_for(r, off) && !sequential) {
+	if (off + SEQ_SLACK >= r->next_expected && off <= r->next_expected + SEQ_SLACK)
+		r->streak++;
+	else
+		r->streak = 0;
+	/* Two near reads in a row make a sequential reader: one random read
+	 * that lands near the last one must not start a window. */
+	sequential = off == 0 || r->streak >= 2;
+	if (!sequential) {
+		r->next_expected = off + size;
 		pthread_mutex_unlock(&r->lock);
-		return read_direct(r, buf, size, off);
+		return read_random(r, buf, size, off);
 	}
 	while (done < size) {
 		uint64_t at = off + done;
@@ -340,8 +525,11 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 			unsigned gen = w->gen;
 
 			w->waiters++;
-			while (w->filled < want && w->state == W_RUNNING && w->gen == gen)
+			while (w->filled < want && w->state == W_RUNNING && w->gen == gen) {
+				if (w->waiters == 1 || want < w->wake_at)
+					w->wake_at = want;
 				pthread_cond_wait(&r->cond, &r->lock);
+			}
 			w->waiters--;
 			if (w->gen != gen)
 				continue; /* cleared while we slept: look again */
@@ -381,6 +569,10 @@ void mfs_bronze_reader_free(struct mfs_bronze_reader *r)
 		pthread_cond_wait(&r->cond, &r->lock);
 	window_clear(&r->w[0]);
 	window_clear(&r->w[1]);
+	while (block_evict_oldest(r))
+		;
+	free(r->blk);
+	free(r->fifo);
 	pthread_mutex_unlock(&r->lock);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->cond);

@@ -21,6 +21,14 @@ struct mfs_bronze_reader;
  */
 void mfs_bronze_set_budget(size_t bytes);
 
+/*
+ * Process-wide cap on the blocks random reads keep (1 MiB each, oldest of a
+ * file dropped first, freed at close); 0 turns the block cache off.
+ */
+void mfs_bronze_set_block_cache(size_t bytes);
+/* Random reads answered from the block cache, process-wide. */
+uint64_t mfs_bronze_block_hits(void);
+
 /* Ranged GETs started and bytes fetched from the store, process-wide. */
 void mfs_bronze_counters(uint64_t *gets, uint64_t *bytes);
 

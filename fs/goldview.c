@@ -14,9 +14,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 #include <yajl/yajl_tree.h>
 
@@ -27,6 +30,8 @@
 #include "../util/log.h"
 #include "materialize.h"
 #include "naming.h"
+
+#define EACH_THREADS 8 /* at most, and no more than the cores */
 
 struct input {
 	char *key;
@@ -63,6 +68,79 @@ static void hash_hex(const void *data, size_t len, char out[33])
 	XXH128_hash_t h = XXH3_128bits(data, len);
 
 	snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, (uint64_t)h.high64, (uint64_t)h.low64);
+}
+
+/* ---- work on every core ---- */
+
+/*
+ * fn(arg, i, why, whylen) for every i < n, on as many threads as there are
+ * cores (the caller is one of them; no pool, so a view computed on a pool
+ * thread never waits for its own pool). Returns the error of the lowest i
+ * that failed, with its reason in @why; after a failure no higher i starts.
+ */
+typedef int (*each_fn)(void *arg, size_t i, char *why, size_t whylen);
+
+struct each {
+	each_fn fn;
+	void *arg;
+	size_t n;
+	atomic_size_t next;
+	pthread_mutex_t lock;
+	size_t err_i; /* protected by lock */
+	int err;      /* protected by lock */
+	char why[512];
+};
+
+static void *each_worker(void *arg)
+{
+	struct each *e = arg;
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&e->next, 1);
+		char why[512] = "";
+		int err, stop;
+
+		pthread_mutex_lock(&e->lock);
+		stop = i >= e->n || (e->err && i > e->err_i);
+		pthread_mutex_unlock(&e->lock);
+		if (stop)
+			break;
+		err = e->fn(e->arg, i, why, sizeof(why));
+		if (!err)
+			continue;
+		pthread_mutex_lock(&e->lock);
+		if (!e->err || i < e->err_i) {
+			e->err = err;
+			e->err_i = i;
+			snprintf(e->why, sizeof(e->why), "%s", why);
+		}
+		pthread_mutex_unlock(&e->lock);
+	}
+	return NULL;
+}
+
+static int for_each(size_t n, each_fn fn, void *arg, char *why, size_t whylen)
+{
+	struct each e = { .fn = fn, .arg = arg, .n = n };
+	pthread_t thr[EACH_THREADS];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = cores > 1 ? (size_t)cores : 1, k, started = 0;
+
+	if (want > EACH_THREADS)
+		want = EACH_THREADS;
+	if (want > n)
+		want = n;
+	pthread_mutex_init(&e.lock, NULL);
+	for (k = 1; k < want; k++)
+		if (pthread_create(&thr[started], NULL, each_worker, &e) == 0)
+			started++;
+	(void)each_worker(&e);
+	for (k = 0; k < started; k++)
+		pthread_join(thr[k], NULL);
+	pthread_mutex_destroy(&e.lock);
+	if (e.err)
+		snprintf(why, whylen, "%s", e.why);
+	return e.err;
 }
 
 /* ---- schemas ---- */
@@ -303,10 +381,39 @@ static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const cha
 	return err;
 }
 
+struct load_job {
+	const struct mfs_goldview_ctx *ctx;
+	struct dataset *d;
+};
+
+/* The silver file of input @i and its schema. */
+static int load_input(void *arg, size_t i, char *why, size_t whylen)
+{
+	struct load_job *lj = arg;
+	struct input *in = &lj->d->in[i];
+	struct mfs_silver_source src;
+	int produced = 0, err;
+
+	mfs_silver_source_init(&src, &lj->ctx->env, in->key, in->etag, in->size, &in->tab);
+	err = mfs_materialize_silver(&src, &in->entry, &in->meta, &produced, why, whylen);
+	if (err) {
+		char reason[512];
+
+		snprintf(reason, sizeof(reason), "%s", why);
+		snprintf(why, whylen, "input %s: %s", in->key, reason);
+		return err;
+	}
+	if (produced && lj->ctx->silver_transforms)
+		atomic_fetch_add(lj->ctx->silver_transforms, 1);
+	err = parse_schema(in->meta.schema, &in->cols, &in->ncols);
+	if (err)
+		snprintf(why, whylen, "input %s: unreadable schema", in->key);
+	return err;
+}
+
 static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *name,
 			char *why, size_t whylen)
 {
-	size_t i;
 	int err;
 
 	d->name = name;
@@ -320,25 +427,10 @@ static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, c
 			 name, d->prefix[0] ? d->prefix : "the source root");
 		return -ENOENT;
 	}
-	for (i = 0; i < d->n && !err; i++) {
-		struct input *in = &d->in[i];
-		struct mfs_silver_source src;
-		int produced = 0;
+	if (!err) {
+		struct load_job lj = { ctx, d };
 
-		mfs_silver_source_init(&src, &ctx->env, in->key, in->etag, in->size, &in->tab);
-		err = mfs_materialize_silver(&src, &in->entry, &in->meta, &produced, why, whylen);
-		if (err) {
-			char reason[512];
-
-			snprintf(reason, sizeof(reason), "%s", why);
-			snprintf(why, whylen, "input %s: %s", in->key, reason);
-			break;
-		}
-		if (produced && ctx->silver_transforms)
-			atomic_fetch_add(ctx->silver_transforms, 1);
-		err = parse_schema(in->meta.schema, &in->cols, &in->ncols);
-		if (err)
-			snprintf(why, whylen, "input %s: unreadable schema", in->key);
+		err = for_each(d->n, load_input, &lj, why, whylen);
 	}
 	if (!err)
 		err = combine(d);
@@ -505,6 +597,29 @@ static int lineage_json(const char *view, struct dataset *ds, size_t nds, char *
 	return 0;
 }
 
+struct parts_job {
+	const struct mfs_goldview_ctx *ctx;
+	const struct mfs_gold_query *q;
+	const struct mfs_gold_schema *profile;
+	const struct mfs_gold_dims *dims;
+	struct dataset *from;
+	struct mfs_buf *pkeys;
+	struct mfs_cache_entry **parts;
+};
+
+/* The partial of FROM file @i, from the cache or computed. */
+static int make_partial(void *arg, size_t i, char *why, size_t whylen)
+{
+	struct parts_job *p = arg;
+	struct partial_job pj = { p->ctx, p->q, p->profile, p->dims, &p->from->in[i], why, whylen };
+	int err = mfs_cache_get(p->ctx->env.cache, p->pkeys[i].data, p->pkeys[i].len,
+				produce_partial, &pj, &p->parts[i], NULL);
+
+	if (err && !why[0])
+		snprintf(why, whylen, "partial result of %s: %s", p->from->in[i].key, strerror(-err));
+	return err;
+}
+
 /*
  * Partials of every FROM file (cached), then the view (cached). @key_base
  * holds what every partial key shares.
@@ -516,15 +631,17 @@ static int run(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_query *
 	       size_t whylen)
 {
 	struct mfs_cache_entry **parts = calloc(from->n + 1, sizeof(*parts));
-	struct mfs_buf all = MFS_BUF_INIT, vkey = MFS_BUF_INIT;
+	struct mfs_buf all = MFS_BUF_INIT, vkey = MFS_BUF_INIT, *pkeys = NULL;
 	struct finish_job fj;
 	size_t i;
 	int err = -ENOMEM;
 
 	if (!parts)
 		goto out;
+	pkeys = calloc(from->n + 1, sizeof(*pkeys));
+	if (!pkeys)
+		goto out;
 	for (i = 0; i < from->n; i++) {
-		struct partial_job pj = { ctx, q, profile, dims, &from->in[i], why, whylen };
 		struct mfs_buf pkey = MFS_BUF_INIT;
 
 		err = mfs_buf_appendf(&pkey, "%s-partial", kind);
@@ -541,16 +658,16 @@ static int run(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_query *
 					      from->in[i].meta.fingerprint);
 		if (!err)
 			err = mfs_buf_append(&all, pkey.data, pkey.len + 1);
-		if (!err)
-			err = mfs_cache_get(ctx->env.cache, pkey.data, pkey.len, produce_partial, &pj,
-					    &parts[i], NULL);
-		mfs_buf_free(&pkey);
-		if (err) {
-			if (!why[0])
-				snprintf(why, whylen, "partial result of %s: %s", from->in[i].key,
-					 strerror(-err));
+		pkeys[i] = pkey;
+		if (err)
 			goto out;
-		}
+	}
+	{
+		struct parts_job pj = { ctx, q, profile, dims, from, pkeys, parts };
+
+		err = for_each(from->n, make_partial, &pj, why, whylen);
+		if (err)
+			goto out;
 	}
 	{
 		char h[33];
@@ -589,6 +706,9 @@ out:
 	for (i = 0; parts && i < from->n; i++)
 		if (parts[i])
 			mfs_cache_entry_put(parts[i]);
+	for (i = 0; pkeys && i < from->n; i++)
+		mfs_buf_free(&pkeys[i]);
+	free(pkeys);
 	free(parts);
 	mfs_buf_free(&all);
 	mfs_buf_free(&vkey);

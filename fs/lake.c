@@ -41,6 +41,8 @@
 
 #define FIXED_TTL 3600.0
 #define POOL_THREADS 8
+#define READ_SPLIT_THREADS 2
+#define READ_SPLIT_CHUNK (256u << 10) /* the cache's chunk size */
 #define NAME_MAX_BYTES 255
 
 enum { META_ERRORS, META_SHADOWED, META_STATS, META_PIPELINE, META_COUNT };
@@ -79,6 +81,7 @@ struct mfs_lake {
 	pthread_cond_t list_cond; /* with nodes.lock: a listing finished */
 	struct mfs_pool *pool;  /* network read-ahead, invalidations */
 	struct mfs_pool *xpool; /* transforms */
+	struct mfs_pool *rpool; /* second halves of large reads of cached files */
 	struct mfs_medallion *med;
 	mfs_inval_fn inval;
 	void *inval_arg;
@@ -1139,10 +1142,13 @@ int mfs_lake_start(struct mfs_lake *lake)
 
 	mfs_bronze_set_budget(lake->cfg.max_prefetch * 16 > (512u << 20) ? lake->cfg.max_prefetch * 16
 									 : (512u << 20));
+	mfs_bronze_set_block_cache(lake->cfg.block_cache);
 	err = mfs_pool_new(POOL_THREADS, &lake->pool);
 	if (!err)
 		err = mfs_pool_new(lake->cfg.transform_threads > 0 ? lake->cfg.transform_threads : 4,
 				   &lake->xpool);
+	if (!err)
+		err = mfs_pool_new(READ_SPLIT_THREADS, &lake->rpool);
 	return err;
 }
 
@@ -1163,6 +1169,8 @@ void mfs_lake_shutdown(struct mfs_lake *lake)
 		mfs_pool_stop(lake->xpool);
 	if (lake->pool)
 		mfs_pool_stop(lake->pool);
+	if (lake->rpool)
+		mfs_pool_stop(lake->rpool);
 }
 
 void mfs_lake_free(struct mfs_lake *lake)
@@ -1179,6 +1187,7 @@ void mfs_lake_free(struct mfs_lake *lake)
 	}
 	mfs_pool_free(lake->pool);
 	mfs_pool_free(lake->xpool);
+	mfs_pool_free(lake->rpool);
 	mfs_nodes_destroy(&lake->nodes);
 	pthread_cond_destroy(&lake->list_cond);
 	mfs_medallion_free(lake->med);
@@ -1451,6 +1460,7 @@ static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
 	STAT("heads", atomic_load(&lake->n_heads));
 	STAT("gets", gets);
 	STAT("bytes_fetched", fetched);
+	STAT("block_hits", mfs_bronze_block_hits());
 	STAT("opens", atomic_load(&lake->n_opens));
 	STAT("reads", atomic_load(&lake->n_reads));
 	STAT("bytes_read", atomic_load(&lake->bytes_read));
@@ -1601,6 +1611,70 @@ out:
 	return err;
 }
 
+/*
+ * A read of a cached file decompresses one chunk after the other; a large
+ * one (the kernel sends 1 MiB) is cut at a chunk boundary and its second
+ * half decompressed on a read-pool thread at the same time, so a sequential
+ * reader of silver or gold uses both cores.
+ */
+struct read_half {
+	struct mfs_cache *cache;
+	struct mfs_cache_entry *entry;
+	char *buf;
+	size_t size;
+	uint64_t off;
+	ssize_t n;
+	int done; /* protected by lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void read_half_run(void *arg)
+{
+	struct read_half *h = arg;
+	ssize_t n = mfs_cache_read(h->cache, h->entry, h->buf, h->size, h->off);
+
+	pthread_mutex_lock(&h->lock);
+	h->n = n;
+	h->done = 1;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static ssize_t cached_read(struct mfs_lake *lake, struct mfs_cache_entry *e, char *buf,
+			   size_t size, uint64_t off)
+{
+	uint64_t split = (off + size / 2) / READ_SPLIT_CHUNK * READ_SPLIT_CHUNK;
+	struct read_half h = { 0 };
+	ssize_t n;
+
+	if (size < 2 * READ_SPLIT_CHUNK || split <= off || split >= off + size || !lake->rpool)
+		return mfs_cache_read(lake->cfg.cache, e, buf, size, off);
+	h.cache = lake->cfg.cache;
+	h.entry = e;
+	h.buf = buf + (split - off);
+	h.size = (size_t)(off + size - split);
+	h.off = split;
+	pthread_mutex_init(&h.lock, NULL);
+	pthread_cond_init(&h.cond, NULL);
+	if (mfs_pool_submit(lake->rpool, read_half_run, &h)) {
+		h.n = mfs_cache_read(lake->cfg.cache, e, h.buf, h.size, h.off);
+		h.done = 1;
+	}
+	n = mfs_cache_read(lake->cfg.cache, e, buf, (size_t)(split - off), off);
+	pthread_mutex_lock(&h.lock);
+	while (!h.done)
+		pthread_cond_wait(&h.cond, &h.lock);
+	pthread_mutex_unlock(&h.lock);
+	pthread_mutex_destroy(&h.lock);
+	pthread_cond_destroy(&h.cond);
+	if (n < 0 || (size_t)n < split - off)
+		return n; /* an error, or the end of the file in the first half */
+	if (h.n < 0)
+		return h.n == -EBADMSG || h.n == -ESTALE ? h.n : n;
+	return n + h.n;
+}
+
 ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t n;
@@ -1608,7 +1682,7 @@ ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size
 	if (off < 0)
 		return -EINVAL;
 	if (f->entry) {
-		n = mfs_cache_read(lake->cfg.cache, f->entry, buf, size, (uint64_t)off);
+		n = cached_read(lake, f->entry, buf, size, (uint64_t)off);
 		if (n == -EBADMSG || n == -ESTALE) {
 			/* A damaged chunk, or the entry was evicted or purged while
 			 * open: computed again, never served. */

@@ -26,6 +26,7 @@ struct mfs_lake_config {
 	uid_t uid;
 	gid_t gid;
 	size_t max_prefetch;
+	size_t block_cache; /* bronze random-read blocks, all files together */
 	struct mfs_cache *cache;             /* owned by the caller */
 	const struct mfs_pipeline *pipeline; /* owned by the caller */
 	const char *tmpdir;                  /* spill files of transforms */

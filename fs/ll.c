@@ -8,6 +8,7 @@
 #include "ll.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,11 +262,46 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	do_open(req, ino, fi);
 }
 
+/*
+ * Each FUSE thread keeps its read buffer (the kernel sends up to 1 MiB): a
+ * malloc per read would map and fault in fresh pages every time. Freed when
+ * the thread ends.
+ */
+static pthread_key_t rbuf_key;
+static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
+
+struct rbuf {
+	size_t cap;
+	char data[];
+};
+
+static void rbuf_key_make(void)
+{
+	(void)pthread_key_create(&rbuf_key, free);
+}
+
+static char *read_buffer(size_t size)
+{
+	struct rbuf *b;
+
+	(void)pthread_once(&rbuf_once, rbuf_key_make);
+	b = pthread_getspecific(rbuf_key);
+	if (b && b->cap >= size)
+		return b->data;
+	free(b);
+	b = malloc(sizeof(*b) + size);
+	(void)pthread_setspecific(rbuf_key, b);
+	if (!b)
+		return NULL;
+	b->cap = size;
+	return b->data;
+}
+
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct mfs_file *f = (struct mfs_file *)(uintptr_t)fi->fh;
-	char *buf = malloc(size ? size : 1);
+	char *buf = read_buffer(size ? size : 1);
 	ssize_t n;
 
 	if (!buf) {
@@ -277,7 +313,6 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -478,6 +478,7 @@ int main(int argc, char **argv)
 	lc.uid = o.uid;
 	lc.gid = o.gid;
 	lc.max_prefetch = o.max_prefetch;
+	lc.block_cache = o.block_cache;
 	err = mfs_lake_new(&lc, &lake);
 	if (err) {
 		fprintf(stderr, "medallionfs: %s\n", strerror(-err));

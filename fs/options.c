@@ -76,6 +76,7 @@ static const struct fuse_opt mfs_opts[] = {
 	MFS_OPT("gid=%s"),
 	MFS_OPT("allow_other"),
 	MFS_OPT("max_prefetch=%s"),
+	MFS_OPT("block_cache=%s"),
 	MFS_OPT("pipeline=%s"),
 	MFS_OPT("cache_dir=%s"),
 	MFS_OPT("cache_size=%s"),
@@ -114,6 +115,8 @@ void mfs_options_usage(const char *progname)
 	       "  request_timeout=SECS   a request with no progress for this long fails (default 30)\n"
 	       "  retries=N              retries of 5xx, 429/SlowDown, network errors (default 4)\n"
 	       "  max_prefetch=SIZE      largest sequential read-ahead per open file (default 32M)\n"
+	       "  block_cache=SIZE       memory for 1 MiB blocks around random reads, all open\n"
+	       "                         files together (default 256M; 0 = off)\n"
 	       "  pipeline=FILE          the pipeline file (default: _medallion.ini at the SOURCE\n"
 	       "                         root if present, else defaults); see medallionfs-pipeline(5)\n"
 	       "  cache_dir=DIR          the LMDB cache (default /var/cache/medallionfs for root,\n"
@@ -265,6 +268,8 @@ static int parse_value(struct mfs_options *o, const char *arg)
 		}
 		return 0;
 	}
+	if (IS("block_cache"))
+		return parse_size("block_cache", v, &o->block_cache) ? -1 : 0;
 	if (IS("pipeline"))
 		return set_string(&o->pipeline, v);
 	if (IS("cache_dir"))
@@ -360,6 +365,7 @@ int mfs_options_parse(int argc, char **argv, struct mfs_options *o)
 	o->uid = getuid();
 	o->gid = getgid();
 	o->max_prefetch = 32 << 20;
+	o->block_cache = 256 << 20;
 	o->cache_size = 10ULL << 30;
 
 	r = fuse_opt_parse(&args, &ps, mfs_opts, opt_proc);

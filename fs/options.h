@@ -34,6 +34,7 @@ struct mfs_options {
 	gid_t gid;
 	int allow_other;
 	size_t max_prefetch;
+	size_t block_cache;
 	char *pipeline;     /* -o pipeline=FILE */
 	char *cache_dir;    /* NULL: the default (see mfs_options_cache_dir) */
 	uint64_t cache_size;

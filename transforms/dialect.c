@@ -484,7 +484,7 @@ int mfs_dialect_sniff(const char *sample, size_t len, int at_eof, struct mfs_csv
 {
 	struct cand best, c, one;
 	size_t i, nq, nc;
-	int r, have_best = 0, have_one = 0, comments, grow = 0;
+	int r, have_best = 0, have_one = 0, comments, quotes, pass, grow = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->delimiter = ',';
@@ -503,31 +503,47 @@ int mfs_dialect_sniff(const char *sample, size_t len, int at_eof, struct mfs_csv
 			len = cut;
 	}
 	comments = has_hash_line(sample, len);
-	for (i = 0; i < sizeof(delimiters); i++) {
-		for (nq = 0; nq < 2; nq++) {
-			for (nc = 0; nc <= (size_t)comments; nc++) {
-				memset(&c, 0, sizeof(c));
-				c.d.delimiter = delimiters[i];
-				c.d.quote = nq ? 0 : '"';
-				c.d.comment = nc ? '#' : 0;
-				c.order = (int)(i * 4 + nq * 2 + nc);
-				r = evaluate(sample, len, at_eof, &c);
-				if (r)
-					return r;
-				if (c.cut_line && len < MFS_SNIFF_MAX_SAMPLE &&
-				    c.cut_line * 2 <= count_lines(sample, len))
-					grow = 1;
-				if (is_table(&c)) {
-					if (!have_best || better(&c, &best))
-						best = c;
-					have_best = 1;
-				} else if (c.ncols <= 1 && c.ncons == c.nrows &&
-					   (!have_one || better(&c, &one))) {
-					one = c; /* the delimiter never occurs (or no rows) */
-					have_one = 1;
+	/*
+	 * A delimiter that never occurs gives one column: only a fallback when
+	 * no delimiter makes a table, so it is tried last and only then. With
+	 * no quote in the sample, quoting changes nothing and the quoted
+	 * candidate (lower order) wins every tie: the unquoted one is skipped.
+	 * Either way the choice is the one trying every candidate would make.
+	 */
+	quotes = memchr(sample, '"', len) != NULL;
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < sizeof(delimiters); i++) {
+			int absent = !memchr(sample, delimiters[i], len);
+
+			if (absent != pass)
+				continue;
+			for (nq = 0; nq < (quotes ? 2u : 1u); nq++) {
+				for (nc = 0; nc <= (size_t)comments; nc++) {
+					memset(&c, 0, sizeof(c));
+					c.d.delimiter = delimiters[i];
+					c.d.quote = nq ? 0 : '"';
+					c.d.comment = nc ? '#' : 0;
+					c.order = (int)(i * 4 + nq * 2 + nc);
+					r = evaluate(sample, len, at_eof, &c);
+					if (r)
+						return r;
+					if (c.cut_line && len < MFS_SNIFF_MAX_SAMPLE &&
+					    c.cut_line * 2 <= count_lines(sample, len))
+						grow = 1;
+					if (is_table(&c)) {
+						if (!have_best || better(&c, &best))
+							best = c;
+						have_best = 1;
+					} else if (c.ncols <= 1 && c.ncons == c.nrows &&
+						   (!have_one || better(&c, &one))) {
+						one = c; /* the delimiter never occurs (or no rows) */
+						have_one = 1;
+					}
 				}
 			}
 		}
+		if (have_best)
+			break;
 	}
 	if (grow) {
 		mfs_set_error("a quoted field runs past the %zu-byte sample", len);

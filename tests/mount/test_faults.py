@@ -11,8 +11,9 @@ each fault mode, every one compared with the object's bytes.
   options, and the mount serves again once the fault is gone.
 
 Reads use O_DIRECT, so each one reaches the daemon instead of the kernel's
-page cache, and the object is large with max_prefetch=1M, so nearly every
-read is a ranged GET of its own (asserted). Short connect_timeout and
+page cache, and the object is large with max_prefetch=1M and block_cache=0,
+so nearly every read is a ranged GET of its own (asserted); three modes run
+again through a small block cache (a read loads its 1 MiB block). Short connect_timeout and
 request_timeout keep it to seconds a mode.
 """
 import errno
@@ -48,12 +49,14 @@ FRACTION_MODES = [("503", 0.1), ("500", 0.1), ("reset", 0.1), ("truncate", 0.1),
 DATA = random.Random(606).randbytes(SIZE)
 
 
-def proxied(s3server, tmp_path_factory, retries):
-    """(proxy, mount) for one object behind the proxy; both closed at the end."""
+def proxied(s3server, tmp_path_factory, retries, block_cache="0"):
+    """(proxy, mount) for one object behind the proxy; both closed at the end.
+    block_cache=0: a random read fetches exactly what it asks for."""
     work = str(tmp_path_factory.mktemp("faults"))
     proxy = FaultProxy(s3server.port).start()
     opts = ("endpoint=%s,path_style,metadata_ttl=3600,connect_timeout=%d,request_timeout=%d,"
-            "retries=%d,max_prefetch=1M" % (proxy.endpoint, CONNECT_TIMEOUT, REQUEST_TIMEOUT, retries))
+            "retries=%d,max_prefetch=1M,block_cache=%s" % (
+                proxy.endpoint, CONNECT_TIMEOUT, REQUEST_TIMEOUT, retries, block_cache))
     m = Mount("s3://%s/faults" % BUCKET, work, opts=opts,
               expect_stderr=("bronze/obj.bin", "bronze/(root)", "s3:"))
     try:
@@ -77,6 +80,12 @@ def obj(s3server):
 def flaky(s3server, tmp_path_factory, obj):
     """Many retries: a transient fault never reaches the reader."""
     yield from proxied(s3server, tmp_path_factory, RETRIES)
+
+
+@pytest.fixture(scope="module")
+def flaky_blocks(s3server, tmp_path_factory, obj):
+    """Many retries, and random reads through a small 1 MiB block cache."""
+    yield from proxied(s3server, tmp_path_factory, RETRIES, block_cache="8M")
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +174,21 @@ def test_random_reads_under_faults_are_exact(flaky, mode, fraction):
     assert gets >= 0.8 * len(res), (mode, gets)
     assert faulted >= gets * fraction / 2, (mode, gets, faulted)
     print("%s: %d reads, %d GETs, %d faulted, %.1f s" % (mode, len(res), gets, faulted, took))
+
+
+@pytest.mark.parametrize("mode,fraction", [("500", 0.1), ("reset", 0.1), ("truncate", 0.1)])
+def test_random_reads_through_the_block_cache_under_faults(flaky_blocks, mode, fraction):
+    """The same through the block cache: each read loads its 1 MiB block
+    (8 of them kept, so most reads load one), a faulted load is retried."""
+    proxy, m = flaky_blocks
+    proxy.set(mode, fraction=fraction, seed=7)
+    res = read_all(m, ranges(len(mode) * 77))
+    gets = sum(1 for r in proxy.requests if r.method == "GET")
+    faulted = proxy.faulted()
+    proxy.set("none")
+    assert len(res) >= 1000
+    assert wrong(res) == [] and failed(res) == [], (mode, len(wrong(res)), failed(res)[:3])
+    assert gets >= len(res) / 2 and faulted >= gets * fraction / 2, (mode, gets, faulted)
 
 
 def test_server_stopped_in_spells(flaky):
