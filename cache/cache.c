@@ -875,6 +875,13 @@ static void entry_ref(struct mfs_cache_entry *e)
 	pthread_mutex_unlock(&e->ce->open_lock);
 }
 
+struct mfs_cache_entry *mfs_cache_entry_get(struct mfs_cache_entry *e)
+{
+	if (e)
+		entry_ref(e);
+	return e;
+}
+
 void mfs_cache_entry_put(struct mfs_cache_entry *e)
 {
 	struct cache_env *ce;

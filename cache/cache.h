@@ -74,6 +74,8 @@ ssize_t mfs_cache_read(struct mfs_cache *c, struct mfs_cache_entry *e, void *buf
 		       uint64_t off);
 
 void mfs_cache_entry_put(struct mfs_cache_entry *e);
+/* Another reference to @e (for a second owner, e.g. a background job); returns @e. */
+struct mfs_cache_entry *mfs_cache_entry_get(struct mfs_cache_entry *e);
 
 /* Drop the entry for @key if present (e.g. after -EBADMSG). */
 int mfs_cache_invalidate(struct mfs_cache *c, const void *key, size_t klen);

@@ -45,7 +45,8 @@ enum { W_EMPTY, W_RUNNING, W_DONE };
 struct window {
 	uint64_t off;
 	size_t len;
-	char *buf;
+	char *buf;      /* cap bytes, counted in the budget; kept while the reader lives */
+	size_t cap;
 	size_t filled; /* protected by r->lock */
 	int state;     /* protected by r->lock */
 	int err;       /* protected by r->lock */
@@ -212,18 +213,30 @@ int mfs_bronze_reader_new(struct mfs_store *st, struct mfs_pool *pool, const cha
 	return 0;
 }
 
+/* Forget the window's bytes; its buffer stays for the next window. */
 static void window_clear(struct window *w)
 {
 	unsigned gen = w->gen + 1;
 	int waiters = w->waiters;
+	char *buf = w->buf;
+	size_t cap = w->cap;
 
-	if (w->buf) {
-		big_free(w->buf, w->len);
-		budget_give(w->len);
-	}
 	memset(w, 0, sizeof(*w));
 	w->gen = gen;
 	w->waiters = waiters;
+	w->buf = buf;
+	w->cap = cap;
+}
+
+static void window_release(struct window *w)
+{
+	window_clear(w);
+	if (w->buf) {
+		big_free(w->buf, w->cap);
+		budget_give(w->cap);
+	}
+	w->buf = NULL;
+	w->cap = 0;
 }
 
 static int fetch_sink(void *arg, const void *data, size_t len)
@@ -292,18 +305,23 @@ static int window_start(struct mfs_bronze_reader *r, struct window *w, uint64_t 
 	if (need > want)
 		need = want;
 	window_clear(w);
-	len = budget_take(want, need);
-	if (!len)
-		return -ENOMEM;
-	w->buf = big_alloc(len);
-	j = malloc(sizeof(*j));
-	if (!w->buf || !j) {
-		free(j);
-		big_free(w->buf, len);
-		w->buf = NULL;
-		budget_give(len);
-		return -ENOMEM;
+	if (w->cap >= want) {
+		len = want; /* the buffer of an earlier window: no new pages to fault in */
+	} else {
+		window_release(w);
+		len = budget_take(want, need);
+		if (!len)
+			return -ENOMEM;
+		w->buf = big_alloc(len);
+		if (!w->buf) {
+			budget_give(len);
+			return -ENOMEM;
+		}
+		w->cap = len;
 	}
+	j = malloc(sizeof(*j));
+	if (!j)
+		return -ENOMEM;
 	w->off = off;
 	w->len = len;
 	w->state = W_RUNNING;
@@ -435,6 +453,19 @@ static int block_load(struct mfs_bronze_reader *r, uint64_t i)
 	return 1;
 }
 
+/* Every byte of [@off, @off + @size) is in the block cache; lock held. */
+static int blocks_cover(const struct mfs_bronze_reader *r, uint64_t off, size_t size)
+{
+	uint64_t i;
+
+	if (!r->blk)
+		return 0;
+	for (i = off / BLOCK; i <= (off + size - 1) / BLOCK; i++)
+		if (!r->blk[i])
+			return 0;
+	return 1;
+}
+
 /* A random read: from the block cache, loading the blocks it touches. */
 static ssize_t read_random(struct mfs_bronze_reader *r, char *buf, size_t size, uint64_t off)
 {
@@ -492,7 +523,8 @@ ssize_t mfs_bronze_read(struct mfs_bronze_reader *r, char *buf, size_t size, uin
 	/* Two near reads in a row make a sequential reader: one random read
 	 * that lands near the last one must not start a window. */
 	sequential = off == 0 || r->streak >= 2;
-	if (!sequential) {
+	if (!sequential || blocks_cover(r, off, size)) {
+		/* random, or all in blocks already: no window for bytes we have */
 		r->next_expected = off + size;
 		pthread_mutex_unlock(&r->lock);
 		return read_random(r, buf, size, off);
@@ -567,8 +599,8 @@ void mfs_bronze_reader_free(struct mfs_bronze_reader *r)
 	pthread_mutex_lock(&r->lock);
 	while (r->running > 0)
 		pthread_cond_wait(&r->cond, &r->lock);
-	window_clear(&r->w[0]);
-	window_clear(&r->w[1]);
+	window_release(&r->w[0]);
+	window_release(&r->w[1]);
 	while (block_evict_oldest(r))
 		;
 	free(r->blk);

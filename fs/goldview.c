@@ -39,6 +39,7 @@ struct input {
 	uint64_t size;
 	struct timespec mtime;
 	struct mfs_tabular tab;
+	char *publish_path;            /* "silver/…" (-o publish), else NULL */
 	struct mfs_cache_entry *entry; /* its silver file */
 	struct mfs_silver_meta meta;
 	struct mfs_gold_column *cols;  /* its own schema */
@@ -300,6 +301,7 @@ static void dataset_free(struct dataset *d)
 
 	for (i = 0; i < d->n; i++) {
 		free(d->in[i].key);
+		free(d->in[i].publish_path);
 		if (d->in[i].entry)
 			mfs_cache_entry_put(d->in[i].entry);
 		mfs_silver_meta_free(&d->in[i].meta);
@@ -324,7 +326,8 @@ static char *dataset_prefix(const struct mfs_pipeline *p, const char *name)
 	return s;
 }
 
-static int add_input(struct dataset *d, const struct mfs_object *o, const struct mfs_tabular *t)
+static int add_input(struct dataset *d, const struct mfs_object *o, const struct mfs_tabular *t,
+		     const char *prefix, const char *silver_name)
 {
 	struct input *in;
 
@@ -342,6 +345,11 @@ static int add_input(struct dataset *d, const struct mfs_object *o, const struct
 	in->key = strdup(o->key);
 	if (!in->key)
 		return -ENOMEM;
+	if (silver_name && asprintf(&in->publish_path, "silver/%s%s", prefix, silver_name) < 0) {
+		in->publish_path = NULL;
+		free(in->key);
+		return -ENOMEM;
+	}
 	snprintf(in->etag, sizeof(in->etag), "%s", o->etag);
 	in->size = o->size;
 	in->mtime = o->mtime;
@@ -350,12 +358,20 @@ static int add_input(struct dataset *d, const struct mfs_object *o, const struct
 	return 0;
 }
 
-/* Every tabular object under @prefix, depth first in key order. */
+/*
+ * Every tabular object under @prefix, depth first in key order; with -o
+ * publish each with its silver name (naming.c), under which another mount may
+ * have published it.
+ */
 static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *prefix,
 		int depth, char *why, size_t whylen)
 {
+	const char *ext = ctx->env.pipeline->format == MFS_OUT_JSONL ? ".jsonl" : ".csv";
 	struct mfs_listing l = { 0 };
-	size_t i;
+	struct mfs_naming_in *tab = NULL;
+	size_t *from = NULL;
+	char **names = NULL;
+	size_t i, k = 0;
 	int err;
 
 	if (depth > 64)
@@ -367,16 +383,32 @@ static int walk(const struct mfs_goldview_ctx *ctx, struct dataset *d, const cha
 			 mfs_last_error()[0] ? mfs_last_error() : strerror(-err));
 		return err;
 	}
+	tab = calloc(l.n_objects + 1, sizeof(*tab));
+	from = calloc(l.n_objects + 1, sizeof(*from));
+	names = calloc(l.n_objects + 1, sizeof(*names));
+	if (!tab || !from || !names)
+		err = -ENOMEM;
 	for (i = 0; i < l.n_objects && !err; i++) {
 		const char *leaf = strrchr(l.objects[i].key, '/');
-		struct mfs_tabular t;
 
 		leaf = leaf ? leaf + 1 : l.objects[i].key;
-		if (leaf[0] && mfs_naming_classify(ctx->env.pipeline, l.objects[i].key, leaf, &t))
-			err = add_input(d, &l.objects[i], &t);
+		if (leaf[0] &&
+		    mfs_naming_classify(ctx->env.pipeline, l.objects[i].key, leaf, &tab[k].tab)) {
+			tab[k].name = leaf;
+			from[k++] = i;
+		}
 	}
+	if (!err && ctx->env.publish)
+		err = mfs_naming_assign(tab, k, ext, names);
+	for (i = 0; i < k && !err; i++)
+		err = add_input(d, &l.objects[from[i]], &tab[i].tab, prefix, names[i]);
 	for (i = 0; i < l.n_prefixes && !err; i++)
 		err = walk(ctx, d, l.prefixes[i], depth + 1, why, whylen);
+	for (i = 0; names && i < k; i++)
+		free(names[i]);
+	free(names);
+	free(from);
+	free(tab);
 	mfs_listing_free(&l);
 	return err;
 }
@@ -395,6 +427,7 @@ static int load_input(void *arg, size_t i, char *why, size_t whylen)
 	int produced = 0, err;
 
 	mfs_silver_source_init(&src, &lj->ctx->env, in->key, in->etag, in->size, &in->tab);
+	src.publish_path = in->publish_path;
 	err = mfs_materialize_silver(&src, &in->entry, &in->meta, &produced, why, whylen);
 	if (err) {
 		char reason[512];
@@ -411,7 +444,8 @@ static int load_input(void *arg, size_t i, char *why, size_t whylen)
 	return err;
 }
 
-static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *name,
+/* The inputs of dataset @name: listings only, nothing computed. */
+static int list_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, const char *name,
 			char *why, size_t whylen)
 {
 	int err;
@@ -427,11 +461,16 @@ static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, c
 			 name, d->prefix[0] ? d->prefix : "the source root");
 		return -ENOENT;
 	}
-	if (!err) {
-		struct load_job lj = { ctx, d };
+	return err;
+}
 
-		err = for_each(d->n, load_input, &lj, why, whylen);
-	}
+/* The silver files of listed dataset @d (on every core), and its combined schema. */
+static int load_dataset(const struct mfs_goldview_ctx *ctx, struct dataset *d, char *why,
+			size_t whylen)
+{
+	struct load_job lj = { ctx, d };
+	int err = for_each(d->n, load_input, &lj, why, whylen);
+
 	if (!err)
 		err = combine(d);
 	return err;
@@ -570,21 +609,13 @@ static int lineage_json(const char *view, struct dataset *ds, size_t nds, char *
 	r = mfs_buf_appendf(&b, "{\"view\": \"%s\", \"inputs\": [", view);
 	for (k = 0; k < nds && !r; k++)
 		for (i = 0; i < ds[k].n && !r; i++) {
-			r = mfs_buf_appendf(&b, "%s\n  {\"dataset\": \"%s\", \"key\": \"", first ? "" : ",",
+			r = mfs_buf_appendf(&b, "%s\n  {\"dataset\": \"%s\", \"key\": ", first ? "" : ",",
 					    ds[k].name);
 			/* keys may hold any character: escape what JSON needs */
-			for (const char *p = ds[k].in[i].key; *p && !r; p++) {
-				unsigned char c = (unsigned char)*p;
-
-				if (c == '"' || c == '\\')
-					r = mfs_buf_appendf(&b, "\\%c", c);
-				else if (c < 0x20)
-					r = mfs_buf_appendf(&b, "\\u%04x", c);
-				else
-					r = mfs_buf_append(&b, p, 1);
-			}
 			if (!r)
-				r = mfs_buf_appendf(&b, "\", \"etag\": \"%s\"}", ds[k].in[i].etag);
+				r = mfs_buf_append_json(&b, ds[k].in[i].key);
+			if (!r)
+				r = mfs_buf_appendf(&b, ", \"etag\": \"%s\"}", ds[k].in[i].etag);
 			first = 0;
 		}
 	if (!r)
@@ -692,7 +723,8 @@ static int run(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_query *
 	fj.format = format;
 	fj.why = why;
 	fj.whylen = whylen;
-	err = mfs_cache_get(ctx->env.cache, vkey.data, vkey.len, produce_view, &fj, &res->entry, NULL);
+	err = mfs_cache_get(ctx->env.cache, vkey.data, vkey.len, produce_view, &fj, &res->entry,
+			    &res->computed);
 	if (!err) {
 		size_t mlen;
 		const char *meta = mfs_cache_entry_meta(res->entry, &mlen);
@@ -731,6 +763,124 @@ static void newest(struct dataset *ds, size_t nds, struct mfs_goldview_result *r
 	}
 }
 
+/* ---- published views (-o publish) ---- */
+
+/*
+ * The lineage hash of a view: its definition and every input version with
+ * the transform of its silver file, known from listings alone.
+ */
+static int gold_hash(const struct mfs_goldview_ctx *ctx, const char *what, struct dataset *ds,
+		     size_t nds, char out[33])
+{
+	struct mfs_buf b = MFS_BUF_INIT;
+	size_t i, k;
+	int r;
+
+	r = mfs_buf_appendf(&b, "medallionfs gold v%d\n%s\n%d\n", MFS_GOLD_FORMAT_VERSION, what,
+			    (int)ctx->env.pipeline->format);
+	for (k = 0; k < nds && !r; k++)
+		for (i = 0; i < ds[k].n && !r; i++) {
+			char fp[33];
+
+			mfs_silver_fingerprint(ctx->env.pipeline, ds[k].in[i].key, &ds[k].in[i].tab,
+					       fp);
+			r = mfs_buf_appendf(&b, "%s", ds[k].name);
+			if (!r)
+				r = mfs_buf_append(&b, "", 1);
+			if (!r)
+				r = mfs_buf_appendf(&b, "%s", ds[k].in[i].key);
+			if (!r)
+				r = mfs_buf_append(&b, "", 1);
+			if (!r)
+				r = mfs_buf_appendf(&b, "%s:%s\n", ds[k].in[i].etag, fp);
+		}
+	if (!r)
+		hash_hex(b.data, b.len, out);
+	mfs_buf_free(&b);
+	return r;
+}
+
+struct fetch_view {
+	const struct mfs_goldview_ctx *ctx;
+	const char *path;
+	const struct mfs_publish_record *rec;
+};
+
+static int fetch_view_sink(void *arg, const void *data, size_t len)
+{
+	return mfs_cache_write(arg, data, len);
+}
+
+/* The published view into the cache, its sidecar as the entry's metadata. */
+static int produce_fetched_view(void *arg, struct mfs_cache_writer *w)
+{
+	struct fetch_view *f = arg;
+	int err = mfs_publish_read(f->ctx->env.publish, f->path, 0, f->rec, fetch_view_sink, w);
+
+	if (!err)
+		err = mfs_cache_set_meta(w, f->rec->sidecar, strlen(f->rec->sidecar) + 1);
+	return err;
+}
+
+/*
+ * With -o publish: the view another mount published from the same inputs
+ * (@res filled, res->from_publish set), or -ENOENT: compute it here.
+ */
+static int fetch_published_view(const struct mfs_goldview_ctx *ctx, const char *path,
+				const char *hash, struct mfs_goldview_result *res)
+{
+	struct mfs_publish_record rec;
+	struct mfs_buf key = MFS_BUF_INIT;
+	struct fetch_view f = { ctx, path, &rec };
+	const char *meta;
+	size_t mlen;
+	int err, fetched = 0;
+
+	memset(&rec, 0, sizeof(rec));
+	if (!ctx->env.publish)
+		return -ENOENT;
+	err = mfs_buf_appendf(&key, "gold-published");
+	if (!err)
+		err = mfs_buf_append(&key, "", 1);
+	if (!err)
+		err = mfs_buf_appendf(&key, "%s\n%s", path, hash);
+	if (err)
+		goto out;
+	/* Fetched before: the sidecar is the entry's metadata, no request needed. */
+	if (mfs_cache_lookup(ctx->env.cache, key.data, key.len, &res->entry) == 0) {
+		meta = mfs_cache_entry_meta(res->entry, &mlen);
+		err = meta && mlen && !meta[mlen - 1] ? mfs_publish_parse(meta, hash, &rec) : -ENOENT;
+		if (err) {
+			mfs_cache_entry_put(res->entry);
+			res->entry = NULL;
+		}
+	} else {
+		err = mfs_publish_lookup(ctx->env.publish, path, hash, &rec);
+		if (!err)
+			err = mfs_cache_get(ctx->env.cache, key.data, key.len, produce_fetched_view,
+					    &f, &res->entry, &fetched);
+	}
+	if (!err) {
+		res->rows = rec.rows;
+		res->nsources = rec.nsources;
+		res->mtime = rec.mtime;
+		res->schema = rec.schema;
+		res->lineage = rec.lineage;
+		rec.schema = rec.lineage = NULL;
+		snprintf(res->fingerprint, sizeof(res->fingerprint), "%s", rec.fingerprint);
+		res->from_publish = 1;
+		if (fetched)
+			mfs_publish_count_hit(ctx->env.publish);
+	} else if (err != -ENOENT) {
+		mfs_debug("publish: %s: using the published result failed (%s): computing it",
+			  path, strerror(-err));
+	}
+out:
+	mfs_publish_record_free(&rec);
+	mfs_buf_free(&key);
+	return err ? -ENOENT : 0;
+}
+
 static int materialize_once(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_view *view,
 			    struct mfs_goldview_result *res, char *why, size_t whylen)
 {
@@ -741,6 +891,7 @@ static int materialize_once(const struct mfs_goldview_ctx *ctx, const struct mfs
 	struct mfs_buf base = MFS_BUF_INIT;
 	struct mfs_expr_error perr;
 	size_t nds = 0, i, k;
+	char path[600];
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -757,7 +908,19 @@ static int materialize_once(const struct mfs_goldview_ctx *ctx, const struct mfs
 	if (!ds || !schemas)
 		goto out;
 	for (k = 0; k < nds; k++) {
-		err = load_dataset(ctx, &ds[k], mfs_gold_dataset(q, k), why, whylen);
+		err = list_dataset(ctx, &ds[k], mfs_gold_dataset(q, k), why, whylen);
+		if (err)
+			goto out;
+	}
+	err = gold_hash(ctx, view->sql, ds, nds, res->lineage_hash);
+	if (err)
+		goto out;
+	snprintf(path, sizeof(path), "gold/%s%s", view->name,
+		 view->format == MFS_OUT_JSONL ? ".jsonl" : ".csv");
+	if (fetch_published_view(ctx, path, res->lineage_hash, res) == 0)
+		goto out;
+	for (k = 0; k < nds; k++) {
+		err = load_dataset(ctx, &ds[k], why, whylen);
 		if (err)
 			goto out;
 		schemas[k].cols = ds[k].cols;
@@ -833,13 +996,21 @@ static int profile_once(const struct mfs_goldview_ctx *ctx, const char *name,
 	struct dataset d;
 	struct mfs_gold_schema schema;
 	struct mfs_buf base = MFS_BUF_INIT;
-	char h[33];
+	char h[33], path[600];
 	int err;
 
 	memset(res, 0, sizeof(*res));
 	memset(&d, 0, sizeof(d));
 	why[0] = '\0';
-	err = load_dataset(ctx, &d, name, why, whylen);
+	err = list_dataset(ctx, &d, name, why, whylen);
+	if (!err)
+		err = gold_hash(ctx, "profile", &d, 1, res->lineage_hash);
+	if (err)
+		goto out;
+	snprintf(path, sizeof(path), "gold/_profile/%s.csv", name);
+	if (fetch_published_view(ctx, path, res->lineage_hash, res) == 0)
+		goto out;
+	err = load_dataset(ctx, &d, why, whylen);
 	if (err)
 		goto out;
 	schema.cols = d.cols;

@@ -32,6 +32,9 @@ struct mfs_goldview_result {
 	char *schema;                  /* JSON, malloc'd */
 	char *lineage;                 /* JSON {"view":..,"inputs":[{"key","etag"}..]}, malloc'd */
 	char fingerprint[33];
+	char lineage_hash[33];         /* what -o publish compares (publish.h) */
+	int from_publish;              /* read from the bucket, not computed */
+	int computed;                  /* the view itself was computed (not from the cache) */
 };
 
 void mfs_goldview_result_free(struct mfs_goldview_result *r);

@@ -38,9 +38,13 @@
 #include "naming.h"
 #include "nodes.h"
 #include "pool.h"
+#include "publish.h"
+#include "writer.h"
 
 #define FIXED_TTL 3600.0
 #define POOL_THREADS 8
+#define UPLOAD_THREADS 8
+#define PUBLISH_THREADS 2
 #define READ_SPLIT_THREADS 2
 #define READ_SPLIT_CHUNK (256u << 10) /* the cache's chunk size */
 #define NAME_MAX_BYTES 255
@@ -81,6 +85,13 @@ struct mfs_lake {
 	pthread_cond_t list_cond; /* with nodes.lock: a listing finished */
 	struct mfs_pool *pool;  /* network read-ahead, invalidations */
 	struct mfs_pool *xpool; /* transforms */
+	struct mfs_pool *upool; /* parts of bronze uploads and of published files */
+	struct mfs_pool *ppool; /* publish jobs */
+	struct mfs_publish *publish;
+	/* Nodes that exist before the store lists them: files being written,
+	 * directories made by mkdir. Each holds a reference; protected by nodes.lock. */
+	struct mfs_node **overlay;
+	size_t n_overlay, cap_overlay;
 	struct mfs_pool *rpool; /* second halves of large reads of cached files */
 	struct mfs_medallion *med;
 	mfs_inval_fn inval;
@@ -93,6 +104,7 @@ struct mfs_lake {
 	atomic_ullong n_transforms, n_transform_failures, n_cache_hits, n_cache_misses;
 	atomic_ullong rows_in, rows_out, rows_rejected, duplicates_removed;
 	atomic_ullong gold_views, gold_partials, gold_silver_transforms;
+	atomic_ullong n_deletes;
 };
 
 struct mfs_dir {
@@ -108,6 +120,7 @@ struct mfs_file {
 	struct mfs_bronze_reader *reader;
 	struct mfs_cache_entry *entry; /* silver and rejects files */
 	struct mfs_buf text;   /* .medallion files: the snapshot */
+	struct mfs_writer *writer; /* bronze files opened for writing */
 };
 
 /* ---- open handles ---- */
@@ -366,6 +379,12 @@ static int dirlist_build(struct mfs_lake *lake, const char *prefix, struct mfs_l
 		name = strndup(p + plen, len - plen - 1);
 		if (!name)
 			goto nomem;
+		if (lake->cfg.publish_hidden && strcmp(prefix, lake->cfg.publish_hidden) == 0 &&
+		    (strcmp(name, "silver") == 0 || strcmp(name, "gold") == 0)) {
+			/* The layers this mount publishes into its own SOURCE are not raw data. */
+			free(name);
+			continue;
+		}
 		if (!valid_name(name)) {
 			mfs_medallion_shadowed(lake->med, p, "prefix name cannot be a directory name");
 			free(name);
@@ -557,6 +576,151 @@ static const struct mfs_dirent *dirlist_find(const struct mfs_dirlist *d, const 
 	return NULL;
 }
 
+/* ---- the overlay: what exists before the store lists it ---- */
+
+/* Lock held. */
+static int overlay_add(struct mfs_lake *lake, struct mfs_node *n)
+{
+	if (n->overlay)
+		return 0;
+	if (lake->n_overlay == lake->cap_overlay) {
+		size_t cap = lake->cap_overlay ? lake->cap_overlay * 2 : 16;
+		struct mfs_node **v = realloc(lake->overlay, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		lake->overlay = v;
+		lake->cap_overlay = cap;
+	}
+	lake->overlay[lake->n_overlay++] = n;
+	n->overlay = 1;
+	n->refs++;
+	return 0;
+}
+
+/* Lock held. */
+static void overlay_del(struct mfs_lake *lake, struct mfs_node *n)
+{
+	size_t i;
+
+	if (!n->overlay)
+		return;
+	for (i = 0; i < lake->n_overlay; i++) {
+		if (lake->overlay[i] == n) {
+			lake->overlay[i] = lake->overlay[--lake->n_overlay];
+			break;
+		}
+	}
+	n->overlay = 0;
+	mfs_nodes_unref(&lake->nodes, n);
+}
+
+/* Lock held. Does @p have an overlay child? */
+static int overlay_has_child(struct mfs_lake *lake, struct mfs_node *p)
+{
+	size_t i;
+
+	for (i = 0; i < lake->n_overlay; i++)
+		if (lake->overlay[i]->parent == p && !lake->overlay[i]->detached)
+			return 1;
+	return 0;
+}
+
+/*
+ * Lock held. The listing of bronze directory @n plus the directories made
+ * in it that the store does not show yet: *@list is replaced by a copy with
+ * them added (files being written appear once they are committed).
+ */
+static int overlay_merge(struct mfs_lake *lake, struct mfs_node *n, struct mfs_dirlist **list)
+{
+	struct mfs_dirlist *old = *list, *d;
+	size_t i, extra = 0, k;
+
+	for (i = 0; i < lake->n_overlay; i++) {
+		struct mfs_node *c = lake->overlay[i];
+
+		if (c->parent == n && !c->detached && c->kind == MFS_NODE_BRONZE_DIR &&
+		    !dirlist_find(old, c->name))
+			extra++;
+	}
+	if (!extra)
+		return 0;
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->e = calloc(old->n + extra, sizeof(*d->e)))) {
+		free(d);
+		return -ENOMEM;
+	}
+	atomic_init(&d->refs, 1);
+	d->fetched = old->fetched;
+	for (k = 0; k < old->n; k++) {
+		d->e[k] = old->e[k];
+		d->e[k].name = strdup(old->e[k].name);
+		d->e[k].src = old->e[k].src ? strdup(old->e[k].src) : NULL;
+		d->n = k + 1;
+		if (!d->e[k].name || (old->e[k].src && !d->e[k].src))
+			goto nomem;
+	}
+	for (i = 0; i < lake->n_overlay; i++) {
+		struct mfs_node *c = lake->overlay[i];
+
+		if (c->parent != n || c->detached || c->kind != MFS_NODE_BRONZE_DIR ||
+		    dirlist_find(old, c->name))
+			continue;
+		memset(&d->e[d->n], 0, sizeof(d->e[0]));
+		d->e[d->n].is_dir = 1;
+		d->e[d->n].name = strdup(c->name);
+		d->n++;
+		if (!d->e[d->n - 1].name)
+			goto nomem;
+	}
+	qsort(d->e, d->n, sizeof(*d->e), cmp_dirent);
+	dirlist_put(old);
+	*list = d;
+	return 0;
+nomem:
+	dirlist_put(d);
+	return -ENOMEM;
+}
+
+/*
+ * Lock held. Forget the listings of bronze prefix @prefix ("" or ending in
+ * '/') and of every prefix above it, in every tree that shows them — bronze/, silver/, .medallion/rejects/
+ * and, for the root, gold/_profile/ — so the next look asks the store.
+ */
+static void invalidate_listings(struct mfs_lake *lake, const char *prefix)
+{
+	struct mfs_node *root = mfs_nodes_get(&lake->nodes, 1), *meta, *gold;
+	struct mfs_node *tops[4];
+	size_t i, n = 0;
+
+	tops[n++] = mfs_nodes_child(&lake->nodes, root, "bronze");
+	tops[n++] = mfs_nodes_child(&lake->nodes, root, "silver");
+	meta = mfs_nodes_child(&lake->nodes, root, ".medallion");
+	tops[n++] = meta ? mfs_nodes_child(&lake->nodes, meta, "rejects") : NULL;
+	gold = mfs_nodes_child(&lake->nodes, root, "gold");
+	tops[n++] = gold && !*prefix ? mfs_nodes_child(&lake->nodes, gold, "_profile") : NULL;
+	for (i = 0; i < n; i++) {
+		struct mfs_node *d = tops[i];
+		const char *p = prefix, *slash;
+		char name[NAME_MAX_BYTES + 1];
+
+		/* Every directory on the way: a new prefix shows in its parent's listing too. */
+		for (;;) {
+			if (d && d->list) {
+				dirlist_put(d->list);
+				d->list = NULL;
+			}
+			if (!d || !*p || !(slash = strchr(p, '/')) ||
+			    (size_t)(slash - p) > NAME_MAX_BYTES)
+				break;
+			memcpy(name, p, (size_t)(slash - p));
+			name[slash - p] = '\0';
+			d = mfs_nodes_child(&lake->nodes, d, name);
+			p = slash + 1;
+		}
+	}
+}
+
 /* ---- attributes ---- */
 
 static void render_meta(struct mfs_lake *lake, int id, struct mfs_buf *out);
@@ -598,16 +762,19 @@ static void fill_attr(struct mfs_lake *lake, struct mfs_node *n, struct mfs_attr
 	a->st.st_ctim = lake->started;
 	a->st.st_atim = lake->started;
 	switch (n->kind) {
-	case MFS_NODE_BRONZE_FILE:
-		a->st.st_mode = S_IFREG | 0444;
+	case MFS_NODE_BRONZE_FILE: {
+		uint64_t size = n->writers ? n->wsize : n->size;
+
+		a->st.st_mode = S_IFREG | (lake->cfg.writable ? 0644 : 0444);
 		a->st.st_nlink = 1;
-		a->st.st_size = (off_t)n->size;
-		a->st.st_blocks = (blkcnt_t)((n->size + 511) / 512);
+		a->st.st_size = (off_t)size;
+		a->st.st_blocks = (blkcnt_t)((size + 511) / 512);
 		a->st.st_mtim = n->mtime;
 		a->st.st_ctim = n->mtime;
 		a->st.st_atim = n->mtime;
 		a->timeout = lake->cfg.metadata_ttl;
 		break;
+	}
 	case MFS_NODE_META_FILE: {
 		struct mfs_buf b = MFS_BUF_INIT;
 
@@ -665,7 +832,8 @@ static void fill_attr(struct mfs_lake *lake, struct mfs_node *n, struct mfs_attr
 	case MFS_NODE_SILVER_DIR:
 	case MFS_NODE_REJECTS_DIR:
 	case MFS_NODE_PROFILE_DIR:
-		a->st.st_mode = S_IFDIR | 0555;
+		a->st.st_mode = S_IFDIR | (n->kind == MFS_NODE_BRONZE_DIR && lake->cfg.writable
+						   ? 0755 : 0555);
 		a->st.st_nlink = 2;
 		a->timeout = n->parent && (n->parent->kind == MFS_NODE_ROOT ||
 					   n->parent->kind == MFS_NODE_META_DIR)
@@ -691,7 +859,8 @@ static int file_revalidate(struct mfs_lake *lake, struct mfs_node *n)
 	char *key;
 	int err;
 
-	if (now - n->attr_time < lake->cfg.metadata_ttl)
+	/* Being written: the object in the store is not what the writer sees. */
+	if (now - n->attr_time < lake->cfg.metadata_ttl || n->writers)
 		return 0;
 	key = strdup(n->key);
 	if (!key)
@@ -731,6 +900,7 @@ static void transform_env(const struct mfs_lake *lake, struct mfs_transform_env 
 	env->pipeline = lake->cfg.pipeline;
 	env->tmpdir = lake->cfg.tmpdir;
 	env->max_prefetch = lake->cfg.max_prefetch;
+	env->publish = lake->publish;
 }
 
 /*
@@ -779,6 +949,7 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 
 		transform_env(lake, &env);
 		mfs_silver_source_init(&src, &env, key, etag, size, &tab);
+		src.publish_path = path;
 	}
 	/* A second round only when the rejects were evicted without the table. */
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -786,7 +957,9 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 		err = mfs_materialize_silver(&src, &e, &meta, &produced, why, sizeof(why));
 		if (err)
 			break;
-		if (produced) {
+		if (meta.from_publish) {
+			/* counted by publish.c */
+		} else if (produced) {
 			atomic_fetch_add(&lake->n_transforms, 1);
 			atomic_fetch_add(&lake->n_cache_misses, 1);
 			atomic_fetch_add(&lake->rows_in, meta.rows_in);
@@ -963,7 +1136,7 @@ static int gold_materialize(struct mfs_lake *lake, struct mfs_node *n,
 	struct mfs_goldview_result res;
 	const struct mfs_gold_view *view = NULL;
 	char why[1024], path[600], *name = NULL;
-	int err;
+	int err, publish;
 
 	if (!g)
 		return -ENOENT;
@@ -991,8 +1164,29 @@ static int gold_materialize(struct mfs_lake *lake, struct mfs_node *n,
 		err = mfs_goldview_materialize(&ctx, view, &res, why, sizeof(why));
 	else
 		err = mfs_goldview_profile(&ctx, name, name, &res, why, sizeof(why));
-	if (!err)
+	if (!err && res.computed)
 		atomic_fetch_add(&lake->gold_views, 1);
+	pthread_mutex_lock(&lake->nodes.lock);
+	publish = !err && !res.from_publish && lake->publish &&
+		  strcmp(g->mat_published, res.lineage_hash) != 0;
+	if (publish)
+		snprintf(g->mat_published, sizeof(g->mat_published), "%s", res.lineage_hash);
+	pthread_mutex_unlock(&lake->nodes.lock);
+	if (publish) {
+		struct mfs_publish_record rec;
+
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.hash, sizeof(rec.hash), "%s", res.lineage_hash);
+		rec.size = mfs_cache_entry_size(res.entry);
+		rec.rows = res.rows;
+		rec.nsources = res.nsources;
+		rec.mtime = res.mtime;
+		snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", res.fingerprint);
+		rec.schema = res.schema;
+		rec.lineage = res.lineage;
+		if (mfs_publish_submit(lake->publish, lake->cfg.cache, path, res.entry, NULL, &rec))
+			mfs_warn("publish %s: cannot queue the job", path);
+	}
 
 	pthread_mutex_lock(&lake->nodes.lock);
 	if (!err) {
@@ -1147,6 +1341,13 @@ int mfs_lake_start(struct mfs_lake *lake)
 	if (!err)
 		err = mfs_pool_new(lake->cfg.transform_threads > 0 ? lake->cfg.transform_threads : 4,
 				   &lake->xpool);
+	if (!err && (lake->cfg.writable || lake->cfg.publish_store))
+		err = mfs_pool_new(UPLOAD_THREADS, &lake->upool);
+	if (!err && lake->cfg.publish_store)
+		err = mfs_pool_new(PUBLISH_THREADS, &lake->ppool);
+	if (!err && lake->cfg.publish_store)
+		err = mfs_publish_new(lake->cfg.publish_store, lake->cfg.publish_url, lake->ppool,
+				      lake->upool, &lake->publish);
 	if (!err)
 		err = mfs_pool_new(READ_SPLIT_THREADS, &lake->rpool);
 	return err;
@@ -1164,11 +1365,17 @@ void mfs_lake_shutdown(struct mfs_lake *lake)
 	if (atomic_exchange(&lake->shut, 1))
 		return;
 	mfs_store_abort(lake->cfg.store);
-	/* Transforms first: they read through the read-ahead pool. */
+	if (lake->cfg.publish_store)
+		mfs_store_abort(lake->cfg.publish_store);
+	/* Transforms first: they read through the read-ahead pool and publish. */
 	if (lake->xpool)
 		mfs_pool_stop(lake->xpool);
+	if (lake->ppool)
+		mfs_pool_stop(lake->ppool);
 	if (lake->pool)
 		mfs_pool_stop(lake->pool);
+	if (lake->upool)
+		mfs_pool_stop(lake->upool);
 	if (lake->rpool)
 		mfs_pool_stop(lake->rpool);
 }
@@ -1187,6 +1394,10 @@ void mfs_lake_free(struct mfs_lake *lake)
 	}
 	mfs_pool_free(lake->pool);
 	mfs_pool_free(lake->xpool);
+	mfs_pool_free(lake->ppool);
+	mfs_pool_free(lake->upool);
+	mfs_publish_free(lake->publish);
+	free(lake->overlay);
 	mfs_pool_free(lake->rpool);
 	mfs_nodes_destroy(&lake->nodes);
 	pthread_cond_destroy(&lake->list_cond);
@@ -1255,6 +1466,9 @@ int mfs_lake_lookup(struct mfs_lake *lake, uint64_t parent, const char *name,
 		goto out;
 	e = dirlist_find(d, name);
 	if (!e) {
+		n = mfs_nodes_child(&lake->nodes, p, name);
+		if (n && n->overlay)
+			goto found;
 		err = -ENOENT;
 		goto out;
 	}
@@ -1332,6 +1546,8 @@ int mfs_lake_opendir(struct mfs_lake *lake, uint64_t ino, struct mfs_dir **out)
 	}
 	if (is_listed_dir(n->kind)) {
 		err = dir_listing(lake, n, &dir->list);
+		if (!err && n->kind == MFS_NODE_BRONZE_DIR)
+			err = overlay_merge(lake, n, &dir->list);
 		if (err)
 			goto out;
 	} else {
@@ -1424,37 +1640,19 @@ void mfs_lake_closedir(struct mfs_lake *lake, struct mfs_dir *dir)
 
 /* ---- files ---- */
 
-/* @s as a JSON string (with quotes). */
-static int json_string(struct mfs_buf *out, const char *s)
-{
-	int r = mfs_buf_append(out, "\"", 1);
-
-	for (; *s && !r; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			r = mfs_buf_appendf(out, "\\%c", c);
-		else if (c < 0x20)
-			r = mfs_buf_appendf(out, "\\u%04x", c);
-		else
-			r = mfs_buf_append(out, s, 1);
-	}
-	return r ? r : mfs_buf_append(out, "\"", 1);
-}
-
 static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
 {
 	struct mfs_cache_stats cs;
-	uint64_t gets, fetched;
+	uint64_t gets, fetched, up_objects, up_bytes, up_failures, pub_done, pub_failed, pub_hits;
 
 	memset(&cs, 0, sizeof(cs));
 	if (lake->cfg.cache)
 		(void)mfs_cache_get_stats(lake->cfg.cache, &cs);
 	mfs_bronze_counters(&gets, &fetched);
 	(void)mfs_buf_appendf(out, "{\n  \"source\": ");
-	(void)json_string(out, lake->cfg.source);
+	(void)mfs_buf_append_json(out, lake->cfg.source);
 	(void)mfs_buf_appendf(out, ",\n  \"store\": ");
-	(void)json_string(out, lake->cfg.store->ops->name);
+	(void)mfs_buf_append_json(out, lake->cfg.store->ops->name);
 #define STAT(name, v) (void)mfs_buf_appendf(out, ",\n  \"%s\": %llu", name, (unsigned long long)(v))
 	STAT("listings", atomic_load(&lake->n_lists));
 	STAT("heads", atomic_load(&lake->n_heads));
@@ -1476,6 +1674,15 @@ static void render_stats(struct mfs_lake *lake, struct mfs_buf *out)
 	STAT("gold_views_computed", atomic_load(&lake->gold_views));
 	STAT("gold_partials_computed", atomic_load(&lake->gold_partials));
 	STAT("gold_silver_transforms", atomic_load(&lake->gold_silver_transforms));
+	mfs_writer_counters(&up_objects, &up_bytes, &up_failures);
+	STAT("uploads", up_objects);
+	STAT("bytes_uploaded", up_bytes);
+	STAT("upload_failures", up_failures);
+	STAT("deletes", atomic_load(&lake->n_deletes));
+	mfs_publish_counters(lake->publish, &pub_done, &pub_failed, &pub_hits);
+	STAT("published", pub_done);
+	STAT("publish_failures", pub_failed);
+	STAT("served_from_published", pub_hits);
 	STAT("cache_entries", cs.entries);
 	STAT("cache_bytes_stored", cs.bytes_stored);
 	STAT("cache_bytes_content", cs.bytes_content);
@@ -1508,6 +1715,437 @@ static void render_meta(struct mfs_lake *lake, int id, struct mfs_buf *out)
 	}
 }
 
+/* ---- bronze writes ---- */
+
+int mfs_lake_writable(struct mfs_lake *lake)
+{
+	return lake->cfg.writable;
+}
+
+/* Lock held. The bronze directory @ino that writes may change, or NULL with *@err. */
+static struct mfs_node *writable_dir(struct mfs_lake *lake, uint64_t ino, int *err)
+{
+	struct mfs_node *p = mfs_nodes_get(&lake->nodes, ino);
+
+	*err = 0;
+	if (!p)
+		*err = -ENOENT;
+	else if (!lake->cfg.writable || p->kind != MFS_NODE_BRONZE_DIR)
+		*err = -EROFS;
+	return *err ? NULL : p;
+}
+
+/* Lock held. The directory prefix a node's key lives in ("" or ending in '/'). */
+static void parent_prefix(const struct mfs_node *n, char *out, size_t len)
+{
+	snprintf(out, len, "%s", n->parent && n->parent->key ? n->parent->key : "");
+}
+
+/*
+ * Lock held (dropped while listing). What @name is in bronze directory @p:
+ * 0 with *@c the node (NULL when it does not exist), *@listed whether the
+ * store lists it.
+ */
+static int bronze_child(struct mfs_lake *lake, struct mfs_node *p, const char *name,
+			struct mfs_node **c, int *listed)
+{
+	struct mfs_dirlist *d = NULL;
+	const struct mfs_dirent *e;
+	int err;
+
+	*c = NULL;
+	*listed = 0;
+	if (!valid_name(name))
+		return strlen(name) > NAME_MAX_BYTES ? -ENAMETOOLONG : -EINVAL;
+	err = dir_listing(lake, p, &d);
+	if (err)
+		return err;
+	e = dirlist_find(d, name);
+	if (e) {
+		*c = entry_node(lake, p, e, d->fetched);
+		*listed = 1;
+		err = *c ? 0 : -ENOMEM;
+	} else {
+		*c = mfs_nodes_child(&lake->nodes, p, name);
+		if (*c && !(*c)->overlay)
+			*c = NULL;
+	}
+	dirlist_put(d);
+	return err;
+}
+
+/*
+ * Lock held. A new file or directory @name in bronze directory @p that the
+ * store does not list yet: it lives in the overlay. NULL on ENOMEM.
+ */
+static struct mfs_node *new_child(struct mfs_lake *lake, struct mfs_node *p, const char *name,
+				  enum mfs_node_kind kind)
+{
+	struct mfs_node *c;
+	char *key;
+
+	if (asprintf(&key, "%s%s%s", p->key, name, kind == MFS_NODE_BRONZE_DIR ? "/" : "") < 0)
+		return NULL;
+	c = mfs_nodes_ensure(&lake->nodes, p, name, kind, key);
+	free(key);
+	if (!c || overlay_add(lake, c))
+		return NULL;
+	c->etag[0] = '\0';
+	c->size = 0;
+	clock_gettime(CLOCK_REALTIME, &c->mtime);
+	c->attr_time = mfs_now();
+	return c;
+}
+
+/* Lock held. writable_dir() @parent and bronze_child() @name in it. */
+static int writable_child(struct mfs_lake *lake, uint64_t parent, const char *name,
+			  struct mfs_node **p, struct mfs_node **c, int *listed)
+{
+	int err;
+
+	*c = NULL;
+	*p = writable_dir(lake, parent, &err);
+	return *p ? bronze_child(lake, *p, name, c, listed) : err;
+}
+
+/* Lock held. Start writing @n (a bronze file) through a new handle. */
+static int start_writer(struct mfs_lake *lake, struct mfs_node *n, struct mfs_file **out)
+{
+	struct mfs_file *f;
+	int err;
+
+	if (n->writers) {
+		mfs_set_error("bronze/%s is already being written", n->key);
+		return -EBUSY;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	err = mfs_writer_new(lake->cfg.store, lake->upool, n->key, NULL, 0, &f->writer);
+	if (err) {
+		free(f);
+		return err;
+	}
+	n->writers++;
+	n->wsize = 0;
+	n->refs++;
+	f->node = n;
+	handle_link(&lake->files, &f->h);
+	/* The kernel must not keep pages of the version being replaced. */
+	n->kernel_etag[0] = '\0';
+	*out = f;
+	return 0;
+}
+
+static int open_write(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_file **out,
+		      struct mfs_open_flags *of)
+{
+	struct mfs_node *n;
+	int err = 0;
+
+	*out = NULL;
+	memset(of, 0, sizeof(*of));
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (!n)
+		err = -ENOENT;
+	else if (!lake->cfg.writable || n->kind != MFS_NODE_BRONZE_FILE)
+		err = n->kind == MFS_NODE_BRONZE_DIR ? -EISDIR : -EROFS;
+	else if ((flags & O_ACCMODE) == O_RDONLY)
+		err = -EROFS; /* O_TRUNC without write access: nothing sensible to do */
+	else if (flags & O_APPEND || !(flags & O_TRUNC))
+		/* Appends and writes into an existing object would need a copy of it. */
+		err = -EOPNOTSUPP;
+	else
+		err = start_writer(lake, n, out);
+	pthread_mutex_unlock(&lake->nodes.lock);
+	/* Written bytes never go through the page cache: no stale pages afterwards. */
+	of->direct_io = 1;
+	return err;
+}
+
+int mfs_lake_create(struct mfs_lake *lake, uint64_t parent, const char *name, int flags,
+		    struct mfs_attr *out, struct mfs_file **f)
+{
+	struct mfs_node *p, *c;
+	int err, listed;
+
+	*f = NULL;
+	pthread_mutex_lock(&lake->nodes.lock);
+	err = writable_child(lake, parent, name, &p, &c, &listed);
+	if (err)
+		goto out;
+	if ((flags & O_APPEND) || (flags & O_ACCMODE) == O_RDONLY) {
+		err = (flags & O_APPEND) ? -EOPNOTSUPP : -EROFS;
+		goto out;
+	}
+	if (c && c->kind != MFS_NODE_BRONZE_FILE) {
+		err = -EISDIR;
+		goto out;
+	}
+	if (c && (flags & O_EXCL)) {
+		err = -EEXIST;
+		goto out;
+	}
+	if (c && !(flags & O_TRUNC)) {
+		/* It exists after all (another writer, a stale listing): as open_write(). */
+		err = -EOPNOTSUPP;
+		goto out;
+	}
+	/* Until the object is committed only the overlay knows the new name. */
+	if (!c && !(c = new_child(lake, p, name, MFS_NODE_BRONZE_FILE))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = start_writer(lake, c, f);
+	if (err)
+		goto out;
+	c->nlookup++;
+	fill_attr(lake, c, out);
+out:
+	pthread_mutex_unlock(&lake->nodes.lock);
+	return err;
+}
+
+ssize_t mfs_lake_write(struct mfs_lake *lake, struct mfs_file *f, const char *buf, size_t size,
+		       off_t off)
+{
+	ssize_t n;
+
+	if (!f->writer)
+		return -EBADF;
+	if (off < 0)
+		return -EINVAL;
+	mfs_clear_error();
+	n = mfs_writer_write(f->writer, buf, size, (uint64_t)off);
+	pthread_mutex_lock(&lake->nodes.lock);
+	if (n > 0)
+		f->node->wsize = (uint64_t)off + (uint64_t)n;
+	else if (n < 0 && n != -EOPNOTSUPP)
+		record_error(lake, "bronze", f->node->key, (int)n);
+	pthread_mutex_unlock(&lake->nodes.lock);
+	if (n == -EOPNOTSUPP)
+		mfs_debug("bronze/%s: %s", f->node->key, mfs_last_error());
+	return n;
+}
+
+int mfs_lake_flush(struct mfs_lake *lake, struct mfs_file *f, int sync)
+{
+	struct mfs_object o = { 0 };
+	struct mfs_node *n = f->node;
+	char prefix[4096];
+	int err, committed;
+
+	if (!f->writer)
+		return 0;
+	if (!sync && !mfs_writer_size(f->writer, &committed) && !committed)
+		return 0; /* see lake.h: the release commits it */
+	pthread_mutex_lock(&lake->nodes.lock);
+	err = n->detached;
+	pthread_mutex_unlock(&lake->nodes.lock);
+	if (err)
+		return 0; /* unlinked while open: the upload is dropped at release */
+	mfs_clear_error();
+	err = mfs_writer_commit(f->writer, &o);
+	pthread_mutex_lock(&lake->nodes.lock);
+	if (!err) {
+		/* The store's word on the new version; a HEAD at the next stat confirms it. */
+		file_update(lake, n, o.size, o.mtime, o.etag, "", 0);
+		n->wsize = o.size;
+		/* Listed from now on: the overlay is no longer needed. */
+		overlay_del(lake, n);
+	} else {
+		record_error(lake, "bronze", n->key, err);
+	}
+	parent_prefix(n, prefix, sizeof(prefix));
+	invalidate_listings(lake, prefix);
+	pthread_mutex_unlock(&lake->nodes.lock);
+	mfs_object_free(&o);
+	return err;
+}
+
+int mfs_lake_setattr(struct mfs_lake *lake, uint64_t ino, struct mfs_file *f, int what,
+		     uint64_t size, struct mfs_attr *out)
+{
+	static const char zeros[64 * 1024];
+	struct mfs_node *n;
+	uint64_t at;
+	int err = 0;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (!n)
+		err = -ENOENT;
+	else if (!lake->cfg.writable ||
+		 (n->kind != MFS_NODE_BRONZE_FILE && n->kind != MFS_NODE_BRONZE_DIR))
+		err = -EROFS;
+	else if ((what & MFS_SET_SIZE) && n->kind != MFS_NODE_BRONZE_FILE)
+		err = -EISDIR;
+	pthread_mutex_unlock(&lake->nodes.lock);
+	if (err || !(what & MFS_SET_SIZE))
+		goto out;
+	/* A size can only be the one written, or more by appending zeros (sparse copies). */
+	if (!f || !f->writer) {
+		mfs_set_error("truncating an object in place is not supported");
+		err = -EOPNOTSUPP;
+		goto out;
+	}
+	for (at = mfs_writer_size(f->writer, NULL); at < size && !err;) {
+		size_t chunk = size - at < sizeof(zeros) ? (size_t)(size - at) : sizeof(zeros);
+		ssize_t w = mfs_lake_write(lake, f, zeros, chunk, (off_t)at);
+
+		if (w < 0)
+			err = (int)w;
+		else
+			at += (uint64_t)w;
+	}
+	if (!err && mfs_writer_size(f->writer, NULL) != size)
+		err = -EOPNOTSUPP;
+out:
+	if (!err)
+		err = mfs_lake_getattr(lake, ino, out);
+	return err;
+}
+
+int mfs_lake_xattr_writable(struct mfs_lake *lake, uint64_t ino)
+{
+	struct mfs_node *n;
+	int err = -EROFS;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	n = mfs_nodes_get(&lake->nodes, ino);
+	if (n && lake->cfg.writable &&
+	    (n->kind == MFS_NODE_BRONZE_FILE || n->kind == MFS_NODE_BRONZE_DIR))
+		err = -ENOTSUP;
+	pthread_mutex_unlock(&lake->nodes.lock);
+	return err;
+}
+
+/* Lock held. The existing @name in writable bronze directory @parent, of @kind. */
+static int existing_child(struct mfs_lake *lake, uint64_t parent, const char *name,
+			  enum mfs_node_kind kind, struct mfs_node **p, struct mfs_node **c,
+			  int *listed)
+{
+	int err = writable_child(lake, parent, name, p, c, listed);
+
+	if (!err && !*c)
+		err = -ENOENT;
+	else if (!err && (*c)->kind != kind)
+		err = kind == MFS_NODE_BRONZE_DIR ? -ENOTDIR : -EISDIR;
+	if (err)
+		*c = NULL;
+	return err;
+}
+
+/*
+ * Lock held, dropped while the store removes it. Remove child @c of @p (the
+ * caller holds a reference on it): from the store when it lists it, from the
+ * overlay and the names of the mount in any case.
+ */
+static int remove_child(struct mfs_lake *lake, struct mfs_node *p, struct mfs_node *c, int listed)
+{
+	char *key = strdup(c->key);
+	int err = 0;
+
+	if (!key)
+		return -ENOMEM;
+	if (listed) {
+		pthread_mutex_unlock(&lake->nodes.lock);
+		mfs_clear_error();
+		err = mfs_store_remove(lake->cfg.store, key);
+		pthread_mutex_lock(&lake->nodes.lock);
+	}
+	if (err) {
+		record_error(lake, "bronze", key, err);
+		err = -EIO;
+	} else {
+		overlay_del(lake, c);
+		mfs_nodes_detach(&lake->nodes, c);
+		invalidate_listings(lake, p->key);
+	}
+	free(key);
+	return err;
+}
+
+/*
+ * unlink (@kind a file) and rmdir (a directory, which must be empty). A
+ * handle still writing the file (or not yet released) loses it: see
+ * mfs_lake_flush(). An empty directory the store lists is a folder marker
+ * object ("dir/") or an empty local directory: it is removed there too.
+ */
+static int remove_entry(struct mfs_lake *lake, uint64_t parent, const char *name,
+			enum mfs_node_kind kind)
+{
+	struct mfs_dirlist *d = NULL;
+	struct mfs_node *p, *c;
+	int err, listed;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	err = existing_child(lake, parent, name, kind, &p, &c, &listed);
+	if (!err) {
+		c->refs++;
+		if (kind == MFS_NODE_BRONZE_DIR) {
+			err = dir_listing(lake, c, &d);
+			if (!err && (d->n || overlay_has_child(lake, c)))
+				err = -ENOTEMPTY;
+		}
+		if (!err)
+			err = remove_child(lake, p, c, listed);
+		if (!err && kind == MFS_NODE_BRONZE_FILE)
+			atomic_fetch_add(&lake->n_deletes, 1);
+		mfs_nodes_unref(&lake->nodes, c);
+	}
+	pthread_mutex_unlock(&lake->nodes.lock);
+	dirlist_put(d);
+	return err;
+}
+
+int mfs_lake_unlink(struct mfs_lake *lake, uint64_t parent, const char *name)
+{
+	return remove_entry(lake, parent, name, MFS_NODE_BRONZE_FILE);
+}
+
+int mfs_lake_rmdir(struct mfs_lake *lake, uint64_t parent, const char *name)
+{
+	return remove_entry(lake, parent, name, MFS_NODE_BRONZE_DIR);
+}
+
+int mfs_lake_mkdir(struct mfs_lake *lake, uint64_t parent, const char *name,
+		   struct mfs_attr *out)
+{
+	struct mfs_node *p, *c;
+	int err, listed;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	err = writable_child(lake, parent, name, &p, &c, &listed);
+	if (!err && c)
+		err = -EEXIST;
+	if (err)
+		goto out;
+	/* S3 has no empty directories: this one lives in memory until a file is written into it. */
+	c = new_child(lake, p, name, MFS_NODE_BRONZE_DIR);
+	if (!c) {
+		err = -ENOMEM;
+		goto out;
+	}
+	c->nlookup++;
+	fill_attr(lake, c, out);
+out:
+	pthread_mutex_unlock(&lake->nodes.lock);
+	return err;
+}
+
+int mfs_lake_rename(struct mfs_lake *lake, uint64_t parent, uint64_t newparent)
+{
+	int err;
+
+	pthread_mutex_lock(&lake->nodes.lock);
+	if (writable_dir(lake, parent, &err) && writable_dir(lake, newparent, &err))
+		err = -EXDEV; /* S3 cannot rename: mv copies, then deletes */
+	pthread_mutex_unlock(&lake->nodes.lock);
+	return err;
+}
+
 int mfs_lake_open(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_file **out,
 		  struct mfs_open_flags *of)
 {
@@ -1518,7 +2156,7 @@ int mfs_lake_open(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_fil
 	int err = 0;
 
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND | O_CREAT)))
-		return -EROFS;
+		return open_write(lake, ino, flags, out, of);
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
@@ -1681,6 +2319,8 @@ ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size
 
 	if (off < 0)
 		return -EINVAL;
+	if (f->writer)
+		return -EOPNOTSUPP; /* O_RDWR: what is written is not readable before it is an object */
 	if (f->entry) {
 		n = cached_read(lake, f->entry, buf, size, (uint64_t)off);
 		if (n == -EBADMSG || n == -ESTALE) {
@@ -1741,6 +2381,22 @@ void mfs_lake_release(struct mfs_lake *lake, struct mfs_file *f)
 	if (!f)
 		return;
 	mfs_bronze_reader_free(f->reader);
+	if (f->writer) {
+		int committed;
+
+		/* An empty file closed before anything was written; or no flush came at all. */
+		(void)mfs_writer_size(f->writer, &committed);
+		if (!committed && mfs_lake_flush(lake, f, 1))
+			mfs_err("bronze/%s: %s", f->node->key, mfs_last_error());
+		/* Aborts the upload when no flush committed it. */
+		mfs_writer_free(f->writer);
+		pthread_mutex_lock(&lake->nodes.lock);
+		if (f->node->writers && !--f->node->writers) {
+			f->node->attr_time = 0; /* ask the store again */
+			overlay_del(lake, f->node);
+		}
+		pthread_mutex_unlock(&lake->nodes.lock);
+	}
 	if (f->entry)
 		mfs_cache_entry_put(f->entry);
 	pthread_mutex_lock(&lake->nodes.lock);

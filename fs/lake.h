@@ -31,6 +31,13 @@ struct mfs_lake_config {
 	const struct mfs_pipeline *pipeline; /* owned by the caller */
 	const char *tmpdir;                  /* spill files of transforms */
 	int transform_threads;               /* 0: 4 */
+	int writable;                        /* -o writable: bronze accepts writes */
+	/* -o publish: where computed files go (publish.h), NULL without; owned by the caller */
+	struct mfs_store *publish_store;
+	const char *publish_url;    /* "s3://bucket/prefix/": what _schema.sql points at */
+	/* The publish root seen from SOURCE ("" or ending in '/'), NULL when outside:
+	 * its silver/ and gold/ are hidden from bronze. */
+	const char *publish_hidden;
 };
 
 struct mfs_attr {
@@ -95,6 +102,47 @@ int mfs_lake_open(struct mfs_lake *lake, uint64_t ino, int flags, struct mfs_fil
 /* Up to @size bytes at @off into @buf; short only at the end of the file. */
 ssize_t mfs_lake_read(struct mfs_lake *lake, struct mfs_file *f, char *buf, size_t size, off_t off);
 void mfs_lake_release(struct mfs_lake *lake, struct mfs_file *f);
+
+/*
+ * ---- bronze writes (-o writable) ----
+ * Without writable, and anywhere outside bronze/, every one of these answers
+ * -EROFS. Errors of the store come back as -EIO with the reason in
+ * .medallion/errors.
+ */
+int mfs_lake_writable(struct mfs_lake *lake);
+
+/* Create (or, without O_EXCL, overwrite) @name and open it for writing. One
+ * kernel lookup more on success. */
+int mfs_lake_create(struct mfs_lake *lake, uint64_t parent, const char *name, int flags,
+		    struct mfs_attr *out, struct mfs_file **f);
+/* Sequential only: -EOPNOTSUPP for any other offset; -EBADF on a read handle. */
+ssize_t mfs_lake_write(struct mfs_lake *lake, struct mfs_file *f, const char *buf, size_t size,
+		       off_t off);
+/*
+ * fsync(2) (@sync) and close(2): make the object visible. 0 for handles not
+ * writing. A close before any byte was written (a shell's "> file" closes a
+ * descriptor before the command writes through its copy) leaves an empty new
+ * object to the release of the last descriptor, so a writer that never
+ * finishes leaves no object and an overwritten one is not emptied early.
+ * A file unlinked while open is not committed (its upload is aborted).
+ */
+int mfs_lake_flush(struct mfs_lake *lake, struct mfs_file *f, int sync);
+
+#define MFS_SET_SIZE 1  /* truncate/extend: only to the size written (or beyond, with zeros) */
+#define MFS_SET_OTHER 2 /* mode, owner, times: accepted, nothing is kept */
+int mfs_lake_setattr(struct mfs_lake *lake, uint64_t ino, struct mfs_file *f, int what,
+		     uint64_t size, struct mfs_attr *out);
+
+/* setxattr/removexattr: -ENOTSUP on a writable bronze node, else -EROFS. */
+int mfs_lake_xattr_writable(struct mfs_lake *lake, uint64_t ino);
+
+int mfs_lake_unlink(struct mfs_lake *lake, uint64_t parent, const char *name);
+/* A directory of the mount's memory until a file is written into it. */
+int mfs_lake_mkdir(struct mfs_lake *lake, uint64_t parent, const char *name,
+		   struct mfs_attr *out);
+int mfs_lake_rmdir(struct mfs_lake *lake, uint64_t parent, const char *name);
+/* -EXDEV inside a writable bronze/ (mv then copies and deletes), else -EROFS. */
+int mfs_lake_rename(struct mfs_lake *lake, uint64_t parent, uint64_t newparent);
 
 /* Extended attributes: value length, or -ENODATA / -ERANGE. */
 ssize_t mfs_lake_getxattr(struct mfs_lake *lake, uint64_t ino, const char *name, char *buf,

@@ -38,6 +38,10 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	/* O_TRUNC arrives with open(), not as a separate truncate: an overwrite is
+	 * told apart from a write into an existing object. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->time_gran = 1;
 }
 
@@ -332,7 +336,7 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_blocks = 1ULL << 30;
 	sv.f_files = 1ULL << 32;
 	sv.f_namemax = 255;
-	sv.f_flag = ST_RDONLY;
+	sv.f_flag = mfs_lake_writable(LAKE(req)) ? 0 : ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
 }
 
@@ -388,49 +392,124 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
-/* Everything that would change the lake: the mount is read-only. */
+/*
+ * Writes: only bronze/ of a -o writable mount (lake.c answers EROFS
+ * elsewhere); new files written sequentially, visible on close.
+ */
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	struct mfs_file *f = fi ? (struct mfs_file *)(uintptr_t)fi->fh : NULL;
+	struct mfs_attr a;
+	int what = 0, err;
+
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		what |= MFS_SET_SIZE;
+	if (to_set & ~FUSE_SET_ATTR_SIZE)
+		what |= MFS_SET_OTHER;
+	err = mfs_lake_setattr(LAKE(req), ino, f, what, (uint64_t)attr->st_size, &a);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &a.st, a.timeout);
 }
 
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	fuse_reply_err(req, EROFS);
+	/* Only regular files exist in an object store; those come through create. */
+	fuse_reply_err(req, mfs_lake_writable(LAKE(req)) ? EPERM : EROFS);
 }
 
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	fuse_reply_err(req, EROFS);
+	struct mfs_attr a;
+	int err = mfs_lake_mkdir(LAKE(req), parent, name, &a);
+
+	if (err)
+		fuse_reply_err(req, -err);
+	else if (fuse_reply_entry(req, &(struct fuse_entry_param){ .ino = a.st.st_ino,
+								   .generation = 1,
+								   .attr = a.st,
+								   .attr_timeout = a.timeout,
+								   .entry_timeout = a.timeout }))
+		mfs_lake_forget(LAKE(req), a.st.st_ino, 1);
 }
 
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -mfs_lake_unlink(LAKE(req), parent, name));
+}
+
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -mfs_lake_rmdir(LAKE(req), parent, name));
 }
 
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -mfs_lake_rename(LAKE(req), parent, newparent));
 }
 
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	struct fuse_entry_param e;
+	struct mfs_file *f;
+	struct mfs_attr a;
+	int err = mfs_lake_create(LAKE(req), parent, name, fi->flags, &a, &f);
+
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ino = a.st.st_ino;
+	e.generation = 1;
+	e.attr = a.st;
+	e.attr_timeout = a.timeout;
+	e.entry_timeout = a.timeout;
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = 1; /* written bytes never sit in the page cache */
+	if (fuse_reply_create(req, &e, fi)) {
+		/* Interrupted: no release and no forget will come. */
+		mfs_lake_release(LAKE(req), f);
+		mfs_lake_forget(LAKE(req), e.ino, 1);
+	}
 }
 
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	ssize_t n = mfs_lake_write(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh, buf, size, off);
+
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -mfs_lake_flush(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh, 0));
+}
+
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -mfs_lake_flush(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh, 1));
+}
+
+/* Objects carry no extended attributes of their own: ENOTSUP lets cp -a and
+ * mv go on without them; outside a writable bronze/ it is EROFS. */
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -mfs_lake_xattr_writable(LAKE(req), ino));
 }
 
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -mfs_lake_xattr_writable(LAKE(req), ino));
 }
 
 void mfs_ll_inval(void *arg, uint64_t ino)
@@ -452,7 +531,7 @@ const struct fuse_lowlevel_ops mfs_ll_ops = {
 	.mknod = ll_mknod,
 	.mkdir = ll_mkdir,
 	.unlink = ll_unlink,
-	.rmdir = ll_unlink,
+	.rmdir = ll_rmdir,
 	.rename = ll_rename,
 	.create = ll_create,
 	.opendir = ll_opendir,
@@ -461,6 +540,9 @@ const struct fuse_lowlevel_ops mfs_ll_ops = {
 	.releasedir = ll_releasedir,
 	.open = ll_open,
 	.read = ll_read,
+	.write = ll_write,
+	.flush = ll_flush,
+	.fsync = ll_fsync,
 	.release = ll_release,
 	.statfs = ll_statfs,
 	.getxattr = ll_getxattr,

@@ -108,31 +108,38 @@ static int split_s3_source(const char *src, char **bucket, char **prefix)
 	return 0;
 }
 
+/* An S3 store for s3://@bucket/@prefix with the mount's endpoint, credentials, timeouts. */
+static int open_s3(const struct mfs_options *o, const char *bucket, const char *prefix,
+		   struct mfs_store **st, char *msg, size_t mlen)
+{
+	struct mfs_s3_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.bucket = bucket;
+	c.prefix = prefix;
+	c.endpoint = o->endpoint;
+	c.region = o->region;
+	c.profile = o->profile;
+	c.path_style = o->path_style;
+	c.anonymous = o->anonymous;
+	c.connect_timeout = o->connect_timeout;
+	c.request_timeout = o->request_timeout;
+	c.retries = o->retries;
+	return mfs_s3_store_open(&c, st, msg, mlen);
+}
+
 static int open_store(const struct mfs_options *o, struct mfs_store **st, char *msg, size_t mlen)
 {
 	char *bucket = NULL, *prefix = NULL, *root = NULL;
 	int err;
 
 	if (strncmp(o->source, "s3://", 5) == 0) {
-		struct mfs_s3_config c;
-
 		err = split_s3_source(o->source, &bucket, &prefix);
 		if (err) {
 			snprintf(msg, mlen, "%s: expected s3://BUCKET[/PREFIX]", o->source);
 			goto out;
 		}
-		memset(&c, 0, sizeof(c));
-		c.bucket = bucket;
-		c.prefix = prefix;
-		c.endpoint = o->endpoint;
-		c.region = o->region;
-		c.profile = o->profile;
-		c.path_style = o->path_style;
-		c.anonymous = o->anonymous;
-		c.connect_timeout = o->connect_timeout;
-		c.request_timeout = o->request_timeout;
-		c.retries = o->retries;
-		err = mfs_s3_store_open(&c, st, msg, mlen);
+		err = open_s3(o, bucket, prefix, st, msg, mlen);
 		goto out;
 	}
 	if (strstr(o->source, "://")) {
@@ -152,6 +159,78 @@ out:
 	free(bucket);
 	free(prefix);
 	free(root);
+	return err;
+}
+
+/*
+ * -o publish: the store of the publish root, its URL (for _schema.sql) and,
+ * when the root lies inside SOURCE, its place there (hidden from bronze).
+ * Default root: the parent of the SOURCE prefix (s3://lake/raw ->
+ * s3://lake/), or of a local SOURCE directory.
+ */
+static int open_publish(const struct mfs_options *o, struct mfs_store **st, char **url,
+			char **hidden, char *msg, size_t mlen)
+{
+	char *sbucket = NULL, *sprefix = NULL, *bucket = NULL, *prefix = NULL, *dir = NULL;
+	int err, s3_source = strncmp(o->source, "s3://", 5) == 0;
+	size_t n;
+
+	*st = NULL;
+	*url = *hidden = NULL;
+	err = s3_source ? split_s3_source(o->source, &sbucket, &sprefix) : 0;
+	if (!err && o->publish_url) {
+		err = split_s3_source(o->publish_url, &bucket, &prefix);
+	} else if (!err && s3_source) {
+		/* "raw/" -> "", "a/b/" -> "a/", "" -> "" (then inside SOURCE) */
+		bucket = strdup(sbucket);
+		n = strlen(sprefix);
+		while (n && sprefix[n - 1] == '/')
+			n--;
+		while (n && sprefix[n - 1] != '/')
+			n--;
+		prefix = strndup(sprefix, n);
+	} else if (!err) {
+		dir = realpath(o->source, NULL);
+		if (dir && strcmp(dir, "/") != 0)
+			*strrchr(dir, '/') = '\0';
+		if (dir && !dir[0])
+			strcpy(dir, "/");
+	}
+	if (err || (!bucket && !dir) || (bucket && !prefix)) {
+		snprintf(msg, mlen, "-o publish: %s", err == -EINVAL ? "expected s3://BUCKET[/PREFIX]"
+								      : strerror(err ? -err : ENOMEM));
+		err = err ? err : -ENOMEM;
+		goto out;
+	}
+	if (bucket) {
+		err = open_s3(o, bucket, prefix, st, msg, mlen);
+		if (!err && asprintf(url, "s3://%s/%s", bucket, prefix) < 0)
+			err = -ENOMEM;
+		if (!err && s3_source && strcmp(bucket, sbucket) == 0 &&
+		    strncmp(prefix, sprefix, strlen(sprefix)) == 0)
+			*hidden = strdup(prefix + strlen(sprefix));
+	} else {
+		err = mfs_local_store_open(dir, st, msg, mlen);
+		if (!err && asprintf(url, "%s%s", dir, strcmp(dir, "/") ? "/" : "") < 0)
+			err = -ENOMEM;
+	}
+	if (!err)
+		err = mfs_store_check(*st, msg, mlen);
+	if (err && !msg[0])
+		snprintf(msg, mlen, "-o publish: %s", strerror(-err));
+out:
+	if (err) {
+		mfs_store_destroy(*st);
+		*st = NULL;
+		free(*url);
+		free(*hidden);
+		*url = *hidden = NULL;
+	}
+	free(sbucket);
+	free(sprefix);
+	free(bucket);
+	free(prefix);
+	free(dir);
 	return err;
 }
 
@@ -387,7 +466,9 @@ static int add_mount_opts(struct fuse_args *args, const struct mfs_options *o)
 		esc[j++] = o->source[i];
 	}
 	esc[j] = '\0';
-	snprintf(opt, sizeof(opt), "-oro,default_permissions,subtype=medallionfs,fsname=%s%s", esc,
+	/* Read-only at kernel level unless -o writable (mount(8)'s "rw" is no switch). */
+	snprintf(opt, sizeof(opt), "-o%s,default_permissions,subtype=medallionfs,fsname=%s%s",
+		 o->writable && !o->read_only ? "rw" : "ro", esc,
 		 o->allow_other ? ",allow_other" : "");
 	free(esc);
 	return fuse_opt_add_arg(args, opt);
@@ -396,7 +477,8 @@ static int add_mount_opts(struct fuse_args *args, const struct mfs_options *o)
 int main(int argc, char **argv)
 {
 	struct mfs_options o;
-	struct mfs_store *st = NULL;
+	struct mfs_store *st = NULL, *pst = NULL;
+	char *publish_url = NULL, *publish_hidden = NULL;
 	struct mfs_pipeline *pipeline = NULL;
 	struct mfs_cache *cache = NULL;
 	char *tmpdir = NULL;
@@ -452,6 +534,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (o.publish) {
+		err = open_publish(&o, &pst, &publish_url, &publish_hidden, msg, sizeof(msg));
+		if (err) {
+			fprintf(stderr, "medallionfs: %s\n", msg);
+			goto out;
+		}
+	}
+
 	err = load_pipeline(&o, st, &pipeline, msg, sizeof(msg));
 	if (!err)
 		err = mfs_goldview_check(pipeline, msg, sizeof(msg));
@@ -478,6 +568,10 @@ int main(int argc, char **argv)
 	lc.uid = o.uid;
 	lc.gid = o.gid;
 	lc.max_prefetch = o.max_prefetch;
+	lc.writable = o.writable && !o.read_only;
+	lc.publish_store = pst;
+	lc.publish_url = publish_url;
+	lc.publish_hidden = publish_hidden;
 	lc.block_cache = o.block_cache;
 	err = mfs_lake_new(&lc, &lake);
 	if (err) {
@@ -563,6 +657,8 @@ int main(int argc, char **argv)
 out:
 	if (lake)
 		mfs_lake_shutdown(lake);
+	if (pst)
+		mfs_store_abort(pst);
 	if (mounted)
 		fuse_session_unmount(se);
 	if (have_watch) {
@@ -582,6 +678,9 @@ out:
 	mfs_pipeline_free(pipeline);
 	free(tmpdir);
 	mfs_store_destroy(st);
+	mfs_store_destroy(pst);
+	free(publish_url);
+	free(publish_hidden);
 	fuse_opt_free_args(&fargs);
 	if (signal_pipe[0] >= 0)
 		close(signal_pipe[0]);

@@ -42,6 +42,7 @@ void mfs_silver_source_init(struct mfs_silver_source *src, const struct mfs_tran
 	src->tab = *tab;
 	src->tmpdir = env->tmpdir;
 	src->max_prefetch = env->max_prefetch;
+	src->publish = env->publish;
 }
 
 void mfs_silver_meta_free(struct mfs_silver_meta *m)
@@ -351,6 +352,123 @@ out:
 	return err;
 }
 
+/* ---- published results (-o publish) ---- */
+
+struct fetch_ctx {
+	const struct mfs_silver_source *src;
+	const struct mfs_publish_record *rec;
+	int rejects;
+};
+
+static int fetch_sink(void *arg, const void *data, size_t len)
+{
+	return mfs_cache_write(arg, data, len);
+}
+
+static int produce_published(void *arg, struct mfs_cache_writer *w)
+{
+	struct fetch_ctx *f = arg;
+	struct mfs_silver_meta m;
+	struct mfs_buf blob = MFS_BUF_INIT;
+	int err;
+
+	err = mfs_publish_read(f->src->publish, f->src->publish_path, f->rejects, f->rec,
+			       fetch_sink, w);
+	if (err || f->rejects)
+		return err;
+	memset(&m, 0, sizeof(m));
+	m.size = f->rec->size;
+	m.rows_in = f->rec->rows_in;
+	m.rows_out = f->rec->rows_out;
+	m.rejected = f->rec->rejected;
+	m.duplicates = f->rec->duplicates;
+	m.warnings = f->rec->warnings;
+	memcpy(m.fingerprint, f->rec->fingerprint, sizeof(m.fingerprint));
+	m.schema = f->rec->schema;
+	err = meta_encode(&m, &blob);
+	if (!err)
+		err = mfs_cache_set_meta(w, blob.data, blob.len);
+	mfs_buf_free(&blob);
+	return err;
+}
+
+/*
+ * A cache miss with -o publish: the result another mount published, when
+ * its lineage is this very object version and transform. 0 with *@entry, or
+ * -ENOENT (compute it here).
+ */
+static int fetch_published(const struct mfs_silver_source *src, const char *fp,
+			   const struct mfs_buf *key, struct mfs_cache_entry **entry)
+{
+	struct mfs_publish_record rec;
+	struct mfs_cache_entry *re = NULL;
+	struct mfs_buf rkey = MFS_BUF_INIT;
+	struct fetch_ctx f = { src, &rec, 1 };
+	char hash[33];
+	int err, fetched = 0;
+
+	if (!src->publish || !src->publish_path)
+		return -ENOENT;
+	/* Cached already: mfs_cache_get() finds it again (and counts it as a hit). */
+	err = mfs_cache_lookup(src->cache, key->data, key->len, entry);
+	if (err != -ENOENT) {
+		mfs_cache_entry_put(*entry);
+		*entry = NULL;
+		return -ENOENT;
+	}
+	mfs_publish_silver_hash(src->key, src->etag, fp, hash);
+	err = mfs_publish_lookup(src->publish, src->publish_path, hash, &rec);
+	if (err)
+		return -ENOENT;
+	/* The rejects first, as a transform stores them: a table never lacks its rejects. */
+	err = cache_key(&rkey, "rejects", src, fp);
+	if (!err)
+		err = mfs_cache_get(src->cache, rkey.data, rkey.len, produce_published, &f, &re,
+				    NULL);
+	f.rejects = 0;
+	if (!err)
+		err = mfs_cache_get(src->cache, key->data, key->len, produce_published, &f, entry,
+				    &fetched);
+	if (err)
+		mfs_debug("publish: %s: using the published result failed (%s): computing it",
+			  src->publish_path, strerror(-err));
+	else if (fetched)
+		mfs_publish_count_hit(src->publish); /* once, not for every waiter */
+	mfs_cache_entry_put(re);
+	mfs_publish_record_free(&rec);
+	mfs_buf_free(&rkey);
+	return err ? -ENOENT : 0;
+}
+
+/* -o publish: a silver file computed here goes to the bucket too, with its rejects. */
+static void publish_silver(const struct mfs_silver_source *src, const struct mfs_silver_meta *meta,
+			   struct mfs_cache_entry *table)
+{
+	struct mfs_publish_record rec;
+	struct mfs_buf lineage = MFS_BUF_INIT;
+	struct mfs_cache_entry *rejects = NULL;
+	const char *key = src->key, *etag = src->etag, *path = src->publish_path;
+
+	memset(&rec, 0, sizeof(rec));
+	mfs_publish_silver_hash(key, etag, meta->fingerprint, rec.hash);
+	rec.size = meta->size;
+	rec.rows_in = meta->rows_in;
+	rec.rows_out = meta->rows_out;
+	rec.rejected = meta->rejected;
+	rec.duplicates = meta->duplicates;
+	rec.warnings = meta->warnings;
+	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", meta->fingerprint);
+	rec.schema = meta->schema;
+	if (!mfs_buf_appendf(&lineage, "{\"key\": ") && !mfs_buf_append_json(&lineage, key) &&
+	    !mfs_buf_appendf(&lineage, ", \"etag\": \"%s\"}", etag))
+		rec.lineage = lineage.data;
+	(void)mfs_materialize_rejects(src, &rejects);
+	if (mfs_publish_submit(src->publish, src->cache, path, table, rejects, &rec))
+		mfs_warn("publish %s: cannot queue the job", path);
+	mfs_cache_entry_put(rejects);
+	mfs_buf_free(&lineage);
+}
+
 int mfs_materialize_silver(const struct mfs_silver_source *src, struct mfs_cache_entry **entry,
 			   struct mfs_silver_meta *meta, int *produced, char *why, size_t whylen)
 {
@@ -358,7 +476,7 @@ int mfs_materialize_silver(const struct mfs_silver_source *src, struct mfs_cache
 	struct mfs_buf key = MFS_BUF_INIT;
 	const void *blob;
 	size_t blen;
-	int err;
+	int err = 0, from_publish;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.src = src;
@@ -372,7 +490,10 @@ int mfs_materialize_silver(const struct mfs_silver_source *src, struct mfs_cache
 	if (err)
 		goto out;
 	ctx.key = &key;
-	err = mfs_cache_get(src->cache, key.data, key.len, produce_silver, &ctx, entry, produced);
+	from_publish = fetch_published(src, ctx.fp, &key, entry) == 0;
+	if (!from_publish)
+		err = mfs_cache_get(src->cache, key.data, key.len, produce_silver, &ctx, entry,
+				    produced);
 	if (err) {
 		if (!why[0] && !reason_get(&key, why, whylen))
 			snprintf(why, whylen, "%s", mfs_last_error()[0] ? mfs_last_error()
@@ -381,11 +502,14 @@ int mfs_materialize_silver(const struct mfs_silver_source *src, struct mfs_cache
 	}
 	blob = mfs_cache_entry_meta(*entry, &blen);
 	err = meta_decode(blob, blen, meta);
+	meta->from_publish = from_publish;
 	if (err) {
 		snprintf(why, whylen, "cache entry metadata is damaged");
 		mfs_cache_entry_put(*entry);
 		*entry = NULL;
 		mfs_cache_invalidate(src->cache, key.data, key.len);
+	} else if (*produced && src->publish && src->publish_path) {
+		publish_silver(src, meta, *entry);
 	}
 out:
 	mfs_silver_meta_free(&ctx.meta);

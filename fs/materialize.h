@@ -15,6 +15,7 @@
 #include "../transforms/pipeline.h"
 #include "naming.h"
 #include "pool.h"
+#include "publish.h"
 
 /* What every transform needs from the mount: the same for every object. */
 struct mfs_transform_env {
@@ -24,6 +25,7 @@ struct mfs_transform_env {
 	const struct mfs_pipeline *pipeline;
 	const char *tmpdir;
 	size_t max_prefetch;
+	struct mfs_publish *publish; /* -o publish, else NULL */
 };
 
 struct mfs_silver_source {
@@ -37,6 +39,9 @@ struct mfs_silver_source {
 	struct mfs_tabular tab;
 	const char *tmpdir;
 	size_t max_prefetch;
+	struct mfs_publish *publish;
+	/* Its mount path ("silver/…"), under which it is published; NULL: not looked for. */
+	const char *publish_path;
 };
 
 /* @src for one object (@key and @etag are not copied). */
@@ -50,6 +55,7 @@ struct mfs_silver_meta {
 	uint64_t rows_in, rows_out, rejected, duplicates, warnings;
 	char *schema;            /* JSON; malloc'd */
 	char fingerprint[33];    /* hex */
+	int from_publish;        /* read from the bucket (-o publish), not computed here */
 };
 
 void mfs_silver_meta_free(struct mfs_silver_meta *m);
@@ -60,9 +66,10 @@ void mfs_silver_fingerprint(const struct mfs_pipeline *p, const char *key,
 
 /*
  * The cached silver file of @src, transforming it first when missing
- * (single-flight). On success *@entry holds a reference (put it with
- * mfs_cache_entry_put) and @meta is filled; *@produced says whether this
- * call ran the transform. -EIO with @why for an object that is not a table
+ * (single-flight); with @src->publish_path a result published by another
+ * mount with the same lineage is fetched instead. On success *@entry holds a
+ * reference (put it with mfs_cache_entry_put) and @meta is filled;
+ * *@produced says whether this call ran the transform. -EIO with @why for an object that is not a table
  * or a failed `fail` expectation.
  */
 int mfs_materialize_silver(const struct mfs_silver_source *src, struct mfs_cache_entry **entry,

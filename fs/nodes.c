@@ -235,6 +235,12 @@ void mfs_nodes_forget(struct mfs_nodes *t, struct mfs_node *n, uint64_t nlookup)
 	maybe_free(t, n);
 }
 
+void mfs_nodes_detach(struct mfs_nodes *t, struct mfs_node *n)
+{
+	unlink_name(t, n);
+	n->detached = 1;
+}
+
 void mfs_nodes_unref(struct mfs_nodes *t, struct mfs_node *n)
 {
 	if (n->refs)

@@ -72,6 +72,12 @@ struct mfs_node {
 	char *mat_failed;          /* why the transform of mat_etag failed; freed with the node */
 	char *mat_lineage;         /* gold: the inputs, JSON; freed with the node */
 	double mat_failed_at;      /* monotonic time of that failure */
+	char mat_published[33];    /* gold: lineage hash this mount published last (-o publish) */
+
+	/* bronze writes (-o writable) */
+	int writers;             /* open write handles */
+	uint64_t wsize;          /* bytes written through them so far */
+	int overlay;             /* in lake's overlay: exists before the store lists it */
 
 	/* directories: the last listing, shared with open directory handles */
 	struct mfs_dirlist *list; /* protected by nodes->lock */
@@ -118,5 +124,9 @@ struct mfs_node *mfs_nodes_ensure(struct mfs_nodes *t, struct mfs_node *parent, 
 /* Drop @n kernel lookups / internal references; frees nodes that reach zero. */
 void mfs_nodes_forget(struct mfs_nodes *t, struct mfs_node *n, uint64_t nlookup);
 void mfs_nodes_unref(struct mfs_nodes *t, struct mfs_node *n);
+
+/* Take @n out of the name index (removed): lookups no longer find it; it
+ * lives on until forgotten. */
+void mfs_nodes_detach(struct mfs_nodes *t, struct mfs_node *n);
 
 #endif

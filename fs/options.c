@@ -17,9 +17,10 @@ enum {
 	KEY_FOREGROUND,
 	KEY_DEBUG,
 	KEY_IGNORED,
-	KEY_LATER,
 	KEY_PATH_STYLE,
 	KEY_VIRTUAL_HOST,
+	KEY_WRITABLE,
+	KEY_READ_ONLY,
 	KEY_VALUE, /* name=value options handled in parse_value() */
 };
 
@@ -45,7 +46,7 @@ static const struct fuse_opt mfs_opts[] = {
 	FUSE_OPT_KEY("nofail", KEY_IGNORED),
 	FUSE_OPT_KEY("defaults", KEY_IGNORED),
 	FUSE_OPT_KEY("rw", KEY_IGNORED),
-	FUSE_OPT_KEY("ro", KEY_IGNORED), /* always read-only in this release */
+	FUSE_OPT_KEY("ro", KEY_READ_ONLY),
 	FUSE_OPT_KEY("default_permissions", KEY_IGNORED), /* always on */
 	FUSE_OPT_KEY("auto", KEY_IGNORED),
 	FUSE_OPT_KEY("noauto", KEY_IGNORED),
@@ -60,10 +61,9 @@ static const struct fuse_opt mfs_opts[] = {
 	FUSE_OPT_KEY("atime", KEY_IGNORED),
 	FUSE_OPT_KEY("noatime", KEY_IGNORED),
 	FUSE_OPT_KEY("comment=%s", KEY_IGNORED),
-	/* later releases */
-	FUSE_OPT_KEY("writable", KEY_LATER),
-	FUSE_OPT_KEY("publish", KEY_LATER),
-	FUSE_OPT_KEY("publish=%s", KEY_LATER),
+	FUSE_OPT_KEY("writable", KEY_WRITABLE),
+	MFS_OPT("publish"),
+	MFS_OPT("publish=%s"),
 	MFS_OPT("endpoint=%s"),
 	MFS_OPT("region=%s"),
 	MFS_OPT("profile=%s"),
@@ -125,9 +125,17 @@ void mfs_options_usage(const char *progname)
 	       "  uid=N, gid=N           owner of every file (default: the mounting user)\n"
 	       "  allow_other            let other users in (needs user_allow_other for non-root);\n"
 	       "                         the kernel checks file modes (default_permissions, always on)\n"
-	       "  ro                     accepted: the mount is always read-only in this release\n"
-	       "  _netdev, nofail, defaults, rw, x-systemd.*   accepted and ignored (fstab)\n"
-	       "  writable, publish: not implemented yet (refused)\n"
+	       "  writable               bronze/ accepts new files written sequentially (multipart\n"
+	       "                         upload, visible on close), unlink, mkdir, rmdir; rename\n"
+	       "                         gives EXDEV; appends and random writes EOPNOTSUPP\n"
+	       "  ro                     read-only even with writable\n"
+	       "  _netdev, nofail, defaults, rw, x-systemd.*   accepted and ignored (fstab; rw does\n"
+	       "                         not make the mount writable)\n"
+	       "  publish[=s3://BUCKET/PREFIX]  write every computed silver and gold file back\n"
+	       "                         to the bucket (default: beside SOURCE, s3://lake/raw ->\n"
+	       "                         s3://lake/silver/, s3://lake/gold/) with its lineage; a\n"
+	       "                         published file whose lineage matches is served, not\n"
+	       "                         computed again\n"
 	       "\n"
 	       "Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], the shared\n"
 	       "credentials and config files (profiles, credential_process), container credentials,\n"
@@ -272,6 +280,16 @@ static int parse_value(struct mfs_options *o, const char *arg)
 		return parse_size("block_cache", v, &o->block_cache) ? -1 : 0;
 	if (IS("pipeline"))
 		return set_string(&o->pipeline, v);
+	if (IS("publish")) {
+		o->publish = 1;
+		if (!eq)
+			return 0;
+		if (strncmp(v, "s3://", 5) != 0 || !v[5] || v[5] == '/') {
+			fprintf(stderr, "medallionfs: -o publish=%s: expected s3://BUCKET[/PREFIX]\n", v);
+			return -1;
+		}
+		return set_string(&o->publish_url, v);
+	}
 	if (IS("cache_dir"))
 		return set_string(&o->cache_dir, v);
 	if (IS("cache_size")) {
@@ -312,16 +330,18 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 0;
 	case KEY_IGNORED:
 		return 0;
+	case KEY_WRITABLE:
+		o->writable = 1;
+		return 0;
+	case KEY_READ_ONLY:
+		o->read_only = 1;
+		return 0;
 	case KEY_PATH_STYLE:
 		o->path_style = 1;
 		return 0;
 	case KEY_VIRTUAL_HOST:
 		o->path_style = 0;
 		return 0;
-	case KEY_LATER:
-		fprintf(stderr, "medallionfs: -o %s: not implemented yet in this release\n", arg);
-		ps->error = 1;
-		return -1;
 	case KEY_VALUE:
 		if (parse_value(o, arg)) {
 			ps->error = 1;
@@ -409,5 +429,6 @@ void mfs_options_free(struct mfs_options *o)
 	free(o->profile);
 	free(o->pipeline);
 	free(o->cache_dir);
+	free(o->publish_url);
 	memset(o, 0, sizeof(*o));
 }

@@ -38,6 +38,10 @@ struct mfs_options {
 	char *pipeline;     /* -o pipeline=FILE */
 	char *cache_dir;    /* NULL: the default (see mfs_options_cache_dir) */
 	uint64_t cache_size;
+	int writable;       /* -o writable: bronze accepts writes */
+	int read_only;      /* -o ro: wins over writable */
+	int publish;        /* -o publish[=URL] */
+	char *publish_url;  /* NULL: the parent of the SOURCE prefix */
 };
 
 /* The cache directory @o names, or the default: /var/cache/medallionfs for

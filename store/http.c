@@ -308,6 +308,7 @@ struct xfer {
 	int done;           /* the sink has every byte it asked for; the rest is dropped */
 	int err;            /* our own reason to stop: -ESTALE, sink error, -ENOMEM, -EIO */
 	int err_retry;      /* ... and whether that reason is transient */
+	size_t body_off;    /* PUT: bytes of req->body handed to libcurl in this attempt */
 };
 
 static int is_2xx(long status)
@@ -508,6 +509,19 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
+static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb, left = x->req->body_len - x->body_off;
+
+	if (n > left)
+		n = left;
+	if (n)
+		memcpy(dst, (const char *)x->req->body + x->body_off, n);
+	x->body_off += n;
+	return n;
+}
+
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
@@ -558,7 +572,9 @@ static int build_headers(struct mfs_http *h, struct xfer *x, struct curl_slist *
 {
 	const struct mfs_http_request *req = x->req;
 	struct curl_slist *l = NULL;
-	struct mfs_sigv4_header sh[4];
+	struct mfs_sigv4_header sh[4 + MFS_STORE_MAX_META];
+	char meta_names[MFS_STORE_MAX_META][128];
+	size_t i;
 	struct mfs_sigv4_request sreq;
 	struct mfs_sigv4_result sres;
 	struct mfs_creds c;
@@ -573,6 +589,10 @@ static int build_headers(struct mfs_http *h, struct xfer *x, struct curl_slist *
 	gmtime_r(&now, &tm);
 	strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm);
 
+	if (req->n_meta > MFS_STORE_MAX_META)
+		return -EINVAL;
+	for (i = 0; i < req->n_meta; i++)
+		snprintf(meta_names[i], sizeof(meta_names[i]), "x-amz-meta-%s", req->meta[i].name);
 	signed_req = h->creds && !mfs_creds_is_anonymous(h->creds);
 	if (signed_req) {
 		r = mfs_creds_get(h->creds, &c);
@@ -584,6 +604,9 @@ static int build_headers(struct mfs_http *h, struct xfer *x, struct curl_slist *
 		if (c.session_token[0])
 			sh[n++] = (struct mfs_sigv4_header){ "x-amz-security-token",
 							     c.session_token };
+		/* Every x-amz-* header has to be signed. */
+		for (i = 0; i < req->n_meta; i++)
+			sh[n++] = (struct mfs_sigv4_header){ meta_names[i], req->meta[i].value };
 		memset(&sreq, 0, sizeof(sreq));
 		sreq.method = req->method;
 		sreq.path = req->path;
@@ -613,8 +636,13 @@ static int build_headers(struct mfs_http *h, struct xfer *x, struct curl_slist *
 			l = slist_add(l, &failed, "Range: bytes=%" PRIu64 "-%" PRIu64, x->start,
 				      x->start + x->remaining - 1);
 	}
+	for (i = 0; i < req->n_meta; i++)
+		l = slist_add(l, &failed, "%s: %s", meta_names[i], req->meta[i].value);
 	/* S3 ignores Accept; do not send libcurl's default one. */
 	l = slist_add(l, &failed, "Accept:");
+	/* A part is sent at once: waiting a second for "100 Continue" only slows it. */
+	if (req->body)
+		l = slist_add(l, &failed, "Expect:");
 	if (failed) {
 		r = -ENOMEM;
 		goto out;
@@ -669,8 +697,20 @@ static int setup_easy(struct mfs_http *h, CURL *e, struct xfer *x, const char *u
 	SETOPT(e, CURLOPT_USERAGENT, "medallionfs/" MFS_VERSION);
 	if (h->ca_bundle)
 		SETOPT(e, CURLOPT_CAINFO, h->ca_bundle);
-	if (strcmp(x->req->method, "HEAD") == 0)
+	if (strcmp(x->req->method, "HEAD") == 0) {
 		SETOPT(e, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(x->req->method, "PUT") == 0) {
+		SETOPT(e, CURLOPT_UPLOAD, 1L);
+		SETOPT(e, CURLOPT_READFUNCTION, on_read);
+		SETOPT(e, CURLOPT_READDATA, x);
+		SETOPT(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->req->body_len);
+	} else if (strcmp(x->req->method, "POST") == 0) {
+		SETOPT(e, CURLOPT_POST, 1L);
+		SETOPT(e, CURLOPT_POSTFIELDS, x->req->body ? (const char *)x->req->body : "");
+		SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->req->body_len);
+	} else if (strcmp(x->req->method, "GET") != 0) {
+		SETOPT(e, CURLOPT_CUSTOMREQUEST, x->req->method);
+	}
 	/* Larger reads than the 16 KiB default: fewer callbacks on big objects. Best effort. */
 	if (curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024) != CURLE_OK)
 		mfs_debug("s3: CURLOPT_BUFFERSIZE refused, using the default");

@@ -50,7 +50,7 @@ void mfs_http_abort(struct mfs_http *h);
 int mfs_http_global_init(void);
 
 struct mfs_http_request {
-	const char *method; /* "GET" or "HEAD" */
+	const char *method; /* "GET", "HEAD", "PUT", "POST" or "DELETE" */
 	const char *scheme; /* "http" or "https" */
 	const char *host;   /* Host header as signed: "name" or "name:port" */
 	const char *path;   /* URI-encoded path, starts with '/' */
@@ -71,6 +71,13 @@ struct mfs_http_request {
 	 * is pinned for the retries of this request.
 	 */
 	const char *etag;
+
+	/* PUT and POST: the body, sent again from its start by every attempt. */
+	const void *body;
+	size_t body_len;
+	/* Sent (and signed) as x-amz-meta-NAME headers; at most MFS_STORE_MAX_META. */
+	const struct mfs_store_meta *meta;
+	size_t n_meta;
 };
 
 struct mfs_http_response {

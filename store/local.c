@@ -17,6 +17,13 @@
  * system, to the same size, keeps its ETag; nothing better is available
  * without reading the whole file.
  *
+ * Writes (-o writable) go to an unnamed temporary file (O_TMPFILE) in the
+ * directory of the key, linked under a temporary name and renamed over the
+ * key when the upload is committed, so readers see the old file or the new
+ * one, never a part, and a daemon killed in the middle leaves nothing
+ * behind. Where O_TMPFILE is not supported the temporary file is named
+ * ".mfs-upload-*" from the start; listings never show such names.
+ *
  * DESIGN: the only shared mutable state is the abort flag (atomic). Every
  * call resolves its key from the root path on its own, so calls from many
  * threads need no lock. Resolution is done component by component with
@@ -38,7 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -46,6 +55,8 @@
 
 /* Bytes read per pread() and handed to the sink at once. */
 #define LOCAL_CHUNK (1024 * 1024)
+/* Names of temporary files of uploads: never listed. */
+#define UPLOAD_PREFIX ".mfs-upload-"
 
 struct local_store {
 	struct mfs_store base;
@@ -94,6 +105,13 @@ static int local_errno(int e)
 	case ENAMETOOLONG:
 	case ECANCELED:
 	case ESTALE:
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+	case ENOTEMPTY:
+	case EISDIR:
+	case EEXIST:
+	case EROFS:
 		return -e;
 	default:
 		return -EIO;
@@ -561,7 +579,8 @@ static int local_list(struct mfs_store *st, const char *prefix, struct mfs_listi
 			}
 			break;
 		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strncmp(de->d_name, UPLOAD_PREFIX, strlen(UPLOAD_PREFIX)) == 0)
 			continue;
 		r = local_entry(ls, dirfd(d), dir, de->d_name, &chain, &sb);
 		if (r < 0)
@@ -759,6 +778,278 @@ out:
 	return r;
 }
 
+/* ---- writes ---- */
+
+struct mfs_upload {
+	char *key;
+	int dfd;           /* the directory of the key */
+	int fd;            /* the temporary file */
+	const char *name;  /* last component of key */
+	char tmpname[64];  /* named temporary file; "" while unnamed (O_TMPFILE) */
+};
+
+/*
+ * Resolve the directory part of @key (the first @len bytes; 0: the root),
+ * creating missing directories as mkdir -p would. *@out is malloc'd.
+ */
+static int local_mkdirs(struct local_store *ls, const char *key, size_t len, char **out)
+{
+	struct stat sb;
+	char *parent = NULL, *path = NULL;
+	size_t i, start = 0;
+	int r;
+
+	*out = NULL;
+	r = local_resolve(ls, key, len, out, &sb, NULL);
+	if (r != -ENOENT)
+		goto check;
+	/* Walk down from the root; create each component that is missing. */
+	for (i = 0; i <= len; i++) {
+		if (i < len && key[i] != '/')
+			continue;
+		free(*out);
+		*out = NULL;
+		r = local_resolve(ls, key, i, out, &sb, NULL);
+		if (r == -ENOENT) {
+			r = local_resolve(ls, key, start ? start - 1 : 0, &parent, &sb, NULL);
+			if (r)
+				goto out;
+			path = path_join(parent, key + start, i - start);
+			if (!path) {
+				r = -ENOMEM;
+				goto out;
+			}
+			if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+				r = local_errno(errno);
+				goto out;
+			}
+			free(parent);
+			free(path);
+			parent = path = NULL;
+			r = local_resolve(ls, key, i, out, &sb, NULL);
+		}
+		if (r || !S_ISDIR(sb.st_mode))
+			goto check;
+		start = i + 1;
+	}
+check:
+	if (!r && !S_ISDIR(sb.st_mode))
+		r = -ENOTDIR;
+out:
+	if (r) {
+		free(*out);
+		*out = NULL;
+		mfs_set_error("local store: directory of \"%s\": %s", key, strerror(-r));
+	}
+	free(parent);
+	free(path);
+	return r;
+}
+
+static void upload_free(struct mfs_upload *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	if (u->tmpname[0] && u->dfd >= 0)
+		(void)unlinkat(u->dfd, u->tmpname, 0);
+	if (u->dfd >= 0)
+		close(u->dfd);
+	free(u->key);
+	free(u);
+}
+
+static void tmp_name(char *out, size_t len)
+{
+	uint64_t v;
+
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = (uint64_t)getpid() ^ ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)out;
+	snprintf(out, len, "%s%016" PRIx64, UPLOAD_PREFIX, v);
+}
+
+static int local_upload_begin(struct mfs_store *st, const char *key,
+			      const struct mfs_store_meta *meta, size_t n_meta,
+			      struct mfs_upload **out)
+{
+	struct local_store *ls = to_local(st);
+	struct mfs_upload *u = NULL;
+	const char *slash;
+	char *dir = NULL;
+	int r;
+
+	*out = NULL;
+	r = local_check_abort(ls);
+	if (!r)
+		r = local_check_key(key, strlen(key));
+	if (r)
+		return r;
+	u = calloc(1, sizeof(*u));
+	if (!u || !(u->key = strdup(key))) {
+		free(u);
+		mfs_set_error("local store: out of memory");
+		return -ENOMEM;
+	}
+	u->dfd = u->fd = -1;
+	slash = strrchr(u->key, '/');
+	u->name = slash ? slash + 1 : u->key;
+	r = local_mkdirs(ls, key, slash ? (size_t)(slash - u->key) : 0, &dir);
+	if (r)
+		goto out;
+	u->dfd = local_open_resolved(ls, dir, O_RDONLY | O_DIRECTORY);
+	if (u->dfd < 0) {
+		r = u->dfd;
+		mfs_set_error("local store: open directory %s: %s", dir, strerror(-r));
+		goto out;
+	}
+	u->fd = openat(u->dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (u->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		tmp_name(u->tmpname, sizeof(u->tmpname));
+		u->fd = openat(u->dfd, u->tmpname, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		if (u->fd < 0)
+			u->tmpname[0] = '\0';
+	}
+	if (u->fd < 0) {
+		r = local_errno(errno);
+		mfs_set_error("local store: temporary file in %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	*out = u;
+	u = NULL;
+out:
+	if (u)
+		upload_free(u);
+	free(dir);
+	return r;
+}
+
+static int local_upload_part(struct mfs_store *st, struct mfs_upload *u, unsigned part,
+			     uint64_t off, const void *data, size_t len)
+{
+	const char *p = data;
+	ssize_t n;
+	int r;
+
+	while (len) {
+		r = local_check_abort(to_local(st));
+		if (r)
+			return r;
+		n = pwrite(u->fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? local_errno(errno) : -EIO;
+			mfs_set_error("local store: write \"%s\" at %" PRIu64 ": %s", u->key, off,
+				      strerror(n < 0 ? errno : EIO));
+			return r;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Put the temporary file in place of the key. */
+static int local_upload_commit(struct mfs_upload *u, struct mfs_object *out)
+{
+	char proc[64];
+	struct stat sb;
+
+	if (!u->tmpname[0]) {
+		tmp_name(u->tmpname, sizeof(u->tmpname));
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->fd);
+		if (linkat(AT_FDCWD, proc, u->dfd, u->tmpname, AT_SYMLINK_FOLLOW) < 0) {
+			u->tmpname[0] = '\0';
+			goto fail;
+		}
+	}
+	if (renameat(u->dfd, u->tmpname, u->dfd, u->name) < 0)
+		goto fail;
+	u->tmpname[0] = '\0';
+	if (out) {
+		memset(out, 0, sizeof(*out));
+		if (fstat(u->fd, &sb) == 0)
+			local_fill_object(out, &sb);
+		out->key = strdup(u->key);
+	}
+	return 0;
+fail:
+	mfs_set_error("local store: put \"%s\" in place: %s", u->key, strerror(errno));
+	return local_errno(errno);
+}
+
+static int local_upload_end(struct mfs_store *st, struct mfs_upload *u, int commit,
+			    unsigned nparts, struct mfs_object *out, int *abort_err,
+			    char *abort_why, size_t abort_why_len)
+{
+	int r = 0;
+
+	if (commit) {
+		r = local_check_abort(to_local(st));
+		if (!r)
+			r = local_upload_commit(u, out);
+	}
+	/* The temporary file goes with the upload: nothing to abort elsewhere. */
+	if (abort_err)
+		*abort_err = 1;
+	if (abort_why && abort_why_len)
+		abort_why[0] = '\0';
+	upload_free(u);
+	return r;
+}
+
+static int local_put(struct mfs_store *st, const char *key, const void *data, size_t len,
+		     const struct mfs_store_meta *meta, size_t n_meta, struct mfs_object *out)
+{
+	struct mfs_upload *u;
+	int r;
+
+	r = local_upload_begin(st, key, meta, n_meta, &u);
+	if (r)
+		return r;
+	r = len ? local_upload_part(st, u, 1, 0, data, len) : 0;
+	return local_upload_end(st, u, !r, 1, out, NULL, NULL, 0) ?: r;
+}
+
+static int local_remove(struct mfs_store *st, const char *key)
+{
+	struct local_store *ls = to_local(st);
+	size_t len = strlen(key);
+	int dir = len && key[len - 1] == '/';
+	const char *slash;
+	char *parent = NULL, *path = NULL;
+	struct stat sb;
+	int r;
+
+	r = local_check_abort(ls);
+	if (!r)
+		r = local_check_key(key, dir ? len - 1 : len);
+	if (r)
+		return r;
+	if (dir)
+		len--;
+	slash = memrchr(key, '/', len);
+	r = local_resolve(ls, key, slash ? (size_t)(slash - key) : 0, &parent, &sb, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		goto out;
+	path = path_join(parent, slash ? slash + 1 : key, slash ? len - (size_t)(slash + 1 - key)
+								 : len);
+	if (!path) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((dir ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+		r = local_errno(errno);
+out:
+	if (r)
+		mfs_set_error("local store: remove \"%s\": %s", key, strerror(-r));
+	free(parent);
+	free(path);
+	return r;
+}
+
 static int local_check(struct mfs_store *st, char *msg, size_t msglen)
 {
 	struct local_store *ls = to_local(st);
@@ -826,6 +1117,11 @@ static const struct mfs_store_ops local_ops = {
 	.head = local_head,
 	.get = local_get,
 	.check = local_check,
+	.put = local_put,
+	.remove = local_remove,
+	.upload_begin = local_upload_begin,
+	.upload_part = local_upload_part,
+	.upload_end = local_upload_end,
 	.abort = local_abort,
 	.destroy = local_destroy,
 };

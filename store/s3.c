@@ -1,6 +1,7 @@
 /*
  * s3.c - the S3 store: addressing, key encoding, ListObjectsV2 paging,
- * HeadObject, ranged GetObject and the mount-time check.
+ * HeadObject, ranged GetObject, the mount-time check, and writes: PutObject,
+ * DeleteObject and multipart uploads.
  *
  * A request is built here (host, encoded path and query) and carried out by
  * http.c, which signs, retries and streams it; this file turns the outcome
@@ -21,6 +22,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +433,324 @@ out:
 	return r;
 }
 
+/* ---- writes ---- */
+
+/* One PUT/POST/DELETE of @key (with @query) whose outcome only matters as 0 or -errno. */
+static int object_request(struct s3_store *s, const char *method, const char *key,
+			  const char *query, const void *body, size_t len,
+			  const struct mfs_store_meta *meta, size_t n_meta,
+			  struct mfs_http_response *resp)
+{
+	struct mfs_http_request req;
+	struct mfs_buf path = MFS_BUF_INIT;
+	int r;
+
+	r = object_path(s, key, &path);
+	if (r)
+		return r;
+	request_init(s, &req, method);
+	req.path = path.data;
+	req.query = query;
+	req.body = body;
+	req.body_len = len;
+	req.meta = meta;
+	req.n_meta = n_meta;
+	r = mfs_http_perform(s->http, &req, resp);
+	if (!r && resp->status == 416)
+		r = -EIO;
+	mfs_buf_free(&path);
+	return r;
+}
+
+static void written_object(const char *key, uint64_t size, const char *etag,
+			   struct mfs_object *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	out->key = strdup(key);
+	out->size = size;
+	clock_gettime(CLOCK_REALTIME, &out->mtime);
+	snprintf(out->etag, sizeof(out->etag), "%s", etag);
+}
+
+static int s3_put(struct mfs_store *st, const char *key, const void *data, size_t len,
+		  const struct mfs_store_meta *meta, size_t n_meta, struct mfs_object *out)
+{
+	struct s3_store *s = to_s3(st);
+	struct mfs_http_response resp;
+	char what[1200];
+	int r;
+
+	mfs_http_response_init(&resp);
+	snprintf(what, sizeof(what), "put s3://%s/%s%s (%zu bytes)", s->bucket, s->prefix, key,
+		 len);
+	r = object_request(s, "PUT", key, NULL, data ? data : "", len, meta, n_meta, &resp);
+	if (r)
+		fail(s, r, &resp, what, NULL);
+	else
+		written_object(key, len, resp.etag, out);
+	mfs_http_response_free(&resp);
+	return r;
+}
+
+static int s3_remove(struct mfs_store *st, const char *key)
+{
+	struct s3_store *s = to_s3(st);
+	struct mfs_http_response resp;
+	char what[1200];
+	int r;
+
+	mfs_http_response_init(&resp);
+	snprintf(what, sizeof(what), "delete s3://%s/%s%s", s->bucket, s->prefix, key);
+	r = object_request(s, "DELETE", key, NULL, NULL, 0, NULL, 0, &resp);
+	if (r == -ENOENT && strcmp(resp.s3err.code, "NoSuchBucket") != 0)
+		r = 0; /* S3 itself answers 204 for a missing key */
+	if (r)
+		fail(s, r, &resp, what, NULL);
+	mfs_http_response_free(&resp);
+	return r;
+}
+
+/*
+ * DESIGN (threads): parts of one upload are sent from several threads; the
+ * ETag array is the only shared state, protected by u->lock.
+ */
+struct mfs_upload {
+	char *key;
+	char id[1024];   /* UploadId */
+	pthread_mutex_t lock;
+	char (*etags)[80]; /* protected by lock; index part - 1 */
+	unsigned cap;      /* protected by lock */
+};
+
+static void upload_free(struct mfs_upload *u)
+{
+	if (!u)
+		return;
+	pthread_mutex_destroy(&u->lock);
+	free(u->etags);
+	free(u->key);
+	free(u);
+}
+
+static int s3_upload_begin(struct mfs_store *st, const char *key,
+			   const struct mfs_store_meta *meta, size_t n_meta,
+			   struct mfs_upload **out)
+{
+	struct s3_store *s = to_s3(st);
+	struct mfs_http_response resp;
+	struct mfs_upload *u = NULL;
+	const char *why = NULL;
+	char what[1200];
+	int r;
+
+	*out = NULL;
+	mfs_http_response_init(&resp);
+	snprintf(what, sizeof(what), "create multipart upload s3://%s/%s%s", s->bucket, s->prefix,
+		 key);
+	r = -ENOMEM;
+	u = calloc(1, sizeof(*u));
+	if (!u || !(u->key = strdup(key)))
+		goto out;
+	pthread_mutex_init(&u->lock, NULL);
+	r = object_request(s, "POST", key, "uploads=", NULL, 0, meta, n_meta, &resp);
+	if (r)
+		goto out;
+	if (mfs_s3_parse_result(resp.body.data, resp.body.len, "InitiateMultipartUploadResult",
+				"UploadId", u->id, sizeof(u->id)) || !u->id[0]) {
+		r = -EIO;
+		why = "the server's answer has no UploadId";
+		goto out;
+	}
+	mfs_debug("s3: %s: UploadId %s", what, u->id);
+	*out = u;
+	u = NULL;
+out:
+	if (r)
+		fail(s, r, &resp, what, why);
+	if (u && !u->key)
+		free(u);
+	else
+		upload_free(u);
+	mfs_http_response_free(&resp);
+	return r;
+}
+
+/* "partNumber=N&uploadId=ID" or "uploadId=ID", encoded. */
+static int upload_query(struct mfs_buf *q, const struct mfs_upload *u, unsigned part)
+{
+	char num[16];
+	int r = 0;
+
+	if (part) {
+		snprintf(num, sizeof(num), "%u", part);
+		r = query_param(q, "partNumber", num);
+	}
+	return r ? r : query_param(q, "uploadId", u->id);
+}
+
+static int s3_upload_part(struct mfs_store *st, struct mfs_upload *u, unsigned part, uint64_t off,
+			  const void *data, size_t len)
+{
+	struct s3_store *s = to_s3(st);
+	struct mfs_http_response resp;
+	struct mfs_buf q = MFS_BUF_INIT;
+	const char *why = NULL;
+	char what[1200];
+	int r;
+
+	mfs_http_response_init(&resp);
+	snprintf(what, sizeof(what), "upload part %u (%zu bytes at %" PRIu64 ") of s3://%s/%s%s",
+		 part, len, off, s->bucket, s->prefix, u->key);
+	r = part ? upload_query(&q, u, part) : -EINVAL;
+	if (r)
+		goto out;
+	r = object_request(s, "PUT", u->key, q.data, data ? data : "", len, NULL, 0, &resp);
+	if (r)
+		goto out;
+	if (!resp.etag[0]) {
+		r = -EIO;
+		why = "the server's answer has no ETag";
+		goto out;
+	}
+	pthread_mutex_lock(&u->lock);
+	if (part > u->cap) {
+		unsigned cap = u->cap ? u->cap : 64;
+		char(*v)[80];
+
+		while (cap < part)
+			cap *= 2;
+		v = realloc(u->etags, cap * sizeof(*v));
+		if (v) {
+			memset(v + u->cap, 0, (cap - u->cap) * sizeof(*v));
+			u->etags = v;
+			u->cap = cap;
+		}
+	}
+	if (part <= u->cap)
+		snprintf(u->etags[part - 1], sizeof(u->etags[0]), "%s", resp.etag);
+	else
+		r = -ENOMEM;
+	pthread_mutex_unlock(&u->lock);
+out:
+	if (r)
+		fail(s, r, &resp, what, why);
+	mfs_buf_free(&q);
+	mfs_http_response_free(&resp);
+	return r;
+}
+
+/* The CompleteMultipartUpload body. Lock held. */
+static int complete_body(const struct mfs_upload *u, unsigned nparts, struct mfs_buf *b)
+{
+	unsigned i;
+	int r = mfs_buf_appendf(b, "<CompleteMultipartUpload>");
+
+	for (i = 0; i < nparts && !r; i++) {
+		if (i >= u->cap || !u->etags[i][0])
+			return -EINVAL; /* a part that was never sent */
+		r = mfs_buf_appendf(b, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
+				    i + 1, u->etags[i]);
+	}
+	return r ? r : mfs_buf_appendf(b, "</CompleteMultipartUpload>");
+}
+
+static int s3_upload_complete(struct s3_store *s, struct mfs_upload *u, unsigned nparts,
+			      struct mfs_object *out)
+{
+	struct mfs_http_response resp;
+	struct mfs_buf q = MFS_BUF_INIT, body = MFS_BUF_INIT;
+	const char *why = NULL;
+	char what[1200], etag[80];
+	int r;
+
+	mfs_http_response_init(&resp);
+	snprintf(what, sizeof(what), "complete multipart upload of s3://%s/%s%s (%u parts)",
+		 s->bucket, s->prefix, u->key, nparts);
+	pthread_mutex_lock(&u->lock);
+	r = nparts ? complete_body(u, nparts, &body) : -EINVAL;
+	pthread_mutex_unlock(&u->lock);
+	if (r == -EINVAL)
+		why = "a part is missing";
+	if (!r)
+		r = upload_query(&q, u, 0);
+	if (r)
+		goto out;
+	r = object_request(s, "POST", u->key, q.data, body.data, body.len, NULL, 0, &resp);
+	if (r)
+		goto out;
+	/* S3 may answer 200 and put an <Error> in the body. */
+	if (mfs_s3_parse_result(resp.body.data, resp.body.len, "CompleteMultipartUploadResult",
+				"ETag", etag, sizeof(etag))) {
+		r = -EIO;
+		if (!mfs_s3_parse_error(resp.body.data, resp.body.len, &resp.s3err))
+			resp.status = 500;
+		else
+			why = "the server's answer is not a CompleteMultipartUploadResult";
+		goto out;
+	}
+	written_object(u->key, 0, etag, out);
+out:
+	if (r)
+		fail(s, r, &resp, what, why);
+	mfs_buf_free(&q);
+	mfs_buf_free(&body);
+	mfs_http_response_free(&resp);
+	return r;
+}
+
+static int s3_upload_abort(struct s3_store *s, struct mfs_upload *u)
+{
+	struct mfs_http_response resp;
+	struct mfs_buf q = MFS_BUF_INIT;
+	char what[1200];
+	int r;
+
+	mfs_http_response_init(&resp);
+	snprintf(what, sizeof(what), "AbortMultipartUpload of s3://%s/%s%s (UploadId %s)",
+		 s->bucket, s->prefix, u->key, u->id);
+	r = upload_query(&q, u, 0);
+	if (!r)
+		r = object_request(s, "DELETE", u->key, q.data, NULL, 0, NULL, 0, &resp);
+	if (r)
+		fail(s, r, &resp, what, NULL);
+	else
+		mfs_set_error("%s: done", what);
+	mfs_buf_free(&q);
+	mfs_http_response_free(&resp);
+	return r;
+}
+
+static int s3_upload_end(struct mfs_store *st, struct mfs_upload *u, int commit, unsigned nparts,
+			 struct mfs_object *out, int *abort_err, char *abort_why,
+			 size_t abort_why_len)
+{
+	struct s3_store *s = to_s3(st);
+	char why[1024] = "";
+	int r = 0, ar = 1;
+
+	if (commit) {
+		r = s3_upload_complete(s, u, nparts, out);
+		if (r)
+			snprintf(why, sizeof(why), "%s", mfs_last_error());
+	}
+	if (!commit || r) {
+		/* Never completed: no object. The attempt to free the parts is all we can do. */
+		ar = s3_upload_abort(s, u);
+		if (abort_why)
+			snprintf(abort_why, abort_why_len, "%s", mfs_last_error());
+		if (why[0])
+			mfs_set_error("%s", why); /* the first failure is the one to report */
+		if (!commit)
+			r = ar;
+	}
+	if (abort_err)
+		*abort_err = ar;
+	upload_free(u);
+	return r;
+}
+
 /* ---- check ---- */
 
 static int s3_check(struct mfs_store *st, char *msg, size_t msglen)
@@ -576,6 +896,11 @@ static const struct mfs_store_ops s3_ops = {
 	.head = s3_head,
 	.get = s3_get,
 	.check = s3_check,
+	.put = s3_put,
+	.remove = s3_remove,
+	.upload_begin = s3_upload_begin,
+	.upload_part = s3_upload_part,
+	.upload_end = s3_upload_end,
 	.abort = s3_abort,
 	.destroy = s3_destroy,
 };

@@ -28,7 +28,7 @@
 /* A key is at most 1 024 bytes; anything far beyond that is not S3. */
 #define XML_MAX_TEXT (64 * 1024)
 
-enum doc_kind { DOC_LIST, DOC_ERROR };
+enum doc_kind { DOC_LIST, DOC_ERROR, DOC_RESULT };
 
 struct xml_state {
 	enum doc_kind kind;
@@ -48,6 +48,12 @@ struct xml_state {
 	/* DOC_ERROR */
 	struct mfs_s3_error *error;
 	int is_error_doc;
+
+	/* DOC_RESULT: the text of root/field */
+	const char *want_root, *want_field; /* interned */
+	char *out;
+	size_t outlen;
+	int found;
 };
 
 /* Names we care about; anything else maps to "". */
@@ -55,6 +61,7 @@ static const char *const known_names[] = {
 	"ListBucketResult", "Contents", "CommonPrefixes", "Key", "Size", "LastModified",
 	"ETag", "StorageClass", "Prefix", "IsTruncated", "NextContinuationToken",
 	"KeyCount", "EncodingType", "Error", "Code", "Message", "Region",
+	"InitiateMultipartUploadResult", "UploadId", "CompleteMultipartUploadResult",
 };
 
 static const char *intern_name(const char *name)
@@ -264,6 +271,17 @@ static void end_error(struct xml_state *s)
 		copy_str(s->error->region, sizeof(s->error->region), t);
 }
 
+static void end_result(struct xml_state *s)
+{
+	if (!at(s, s->want_root, s->want_field, NULL))
+		return;
+	if (strcmp(s->want_field, "ETag") == 0)
+		copy_etag(s->out, s->outlen, s->text.data ? s->text.data : "");
+	else
+		copy_str(s->out, s->outlen, s->text.data ? s->text.data : "");
+	s->found = 1;
+}
+
 static void XMLCALL on_end(void *arg, const XML_Char *name)
 {
 	struct xml_state *s = arg;
@@ -272,6 +290,8 @@ static void XMLCALL on_end(void *arg, const XML_Char *name)
 	if (s->depth <= XML_MAX_DEPTH && !s->err) {
 		if (s->kind == DOC_LIST)
 			end_list(s);
+		else if (s->kind == DOC_RESULT)
+			end_result(s);
 		else
 			end_error(s);
 	}
@@ -467,6 +487,33 @@ int mfs_s3_parse_error(const char *xml, size_t len, struct mfs_s3_error *out)
 	 */
 	if (!r && (!s.is_error_doc || !out->code[0]))
 		r = -EINVAL;
+	mfs_buf_free(&s.text);
+	return r;
+}
+
+int mfs_s3_parse_result(const char *xml, size_t len, const char *root, const char *field,
+			char *out, size_t outlen)
+{
+	struct xml_state s;
+	int r;
+
+	if (outlen)
+		out[0] = '\0';
+	if (!xml || len == 0 || outlen == 0)
+		return -EINVAL;
+	memset(&s, 0, sizeof(s));
+	s.kind = DOC_RESULT;
+	s.want_root = intern_name(root);
+	s.want_field = intern_name(field);
+	s.out = out;
+	s.outlen = outlen;
+	if (!s.want_root[0] || !s.want_field[0])
+		return -EINVAL;
+	r = run_parser(&s, xml, len);
+	if (!r && !s.found)
+		r = -EINVAL;
+	if (r)
+		out[0] = '\0';
 	mfs_buf_free(&s.text);
 	return r;
 }

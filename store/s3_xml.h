@@ -45,6 +45,16 @@ struct mfs_s3_error {
 /* Returns 0, or -EINVAL when @xml is not an <Error> document with a <Code>. */
 int mfs_s3_parse_error(const char *xml, size_t len, struct mfs_s3_error *out);
 
+/*
+ * The text of element @root/@field of a result document
+ * (InitiateMultipartUploadResult/UploadId, CompleteMultipartUploadResult/
+ * ETag, quotes removed) into @out, truncated to fit. 0, or -EINVAL when the document is
+ * not that result (an <Error> body, which S3 may send with status 200 for
+ * CompleteMultipartUpload, included), -ENOMEM.
+ */
+int mfs_s3_parse_result(const char *xml, size_t len, const char *root, const char *field,
+			char *out, size_t outlen);
+
 /* "2024-01-02T03:04:05.678Z" (fraction optional) -> @ts. 0 or -EINVAL. */
 int mfs_s3_parse_iso8601(const char *s, struct timespec *ts);
 

@@ -50,6 +50,20 @@ typedef int (*mfs_store_sink_fn)(void *arg, const void *data, size_t len);
 
 struct mfs_store;
 
+/* User metadata of a written object: S3 sends it as x-amz-meta-@name. */
+struct mfs_store_meta {
+	const char *name;  /* lower case, [a-z0-9-] */
+	const char *value; /* printable ASCII */
+};
+#define MFS_STORE_MAX_META 8
+
+/*
+ * An object being written in parts (S3 multipart upload, a temporary file
+ * for a local directory). Opaque; it lives from upload_begin until
+ * upload_end, which always frees it.
+ */
+struct mfs_upload;
+
 struct mfs_store_ops {
 	const char *name; /* "s3", "local" */
 
@@ -83,6 +97,51 @@ struct mfs_store_ops {
 	 */
 	int (*check)(struct mfs_store *st, char *msg, size_t msglen);
 
+	/*
+	 * ---- writes ----
+	 * A written object becomes visible whole, never in part: @put and a
+	 * committed upload replace @key at once; an upload ended without
+	 * commit (or whose commit fails) leaves no object and leaves an
+	 * existing one untouched.
+	 *
+	 * PutObject of @len bytes of @data, with @n_meta user metadata. On
+	 * success @out (may be NULL) gets the new size, ETag and mtime.
+	 */
+	int (*put)(struct mfs_store *st, const char *key, const void *data, size_t len,
+		   const struct mfs_store_meta *meta, size_t n_meta, struct mfs_object *out);
+
+	/*
+	 * DeleteObject. A @key ending in '/' names an empty directory: the
+	 * local store removes the directory, S3 the "folder marker" object of
+	 * that name, if any. A missing key is not an error (S3 answers 204).
+	 */
+	int (*remove)(struct mfs_store *st, const char *key);
+
+	/* CreateMultipartUpload (local: a temporary file beside @key). */
+	int (*upload_begin)(struct mfs_store *st, const char *key,
+			    const struct mfs_store_meta *meta, size_t n_meta,
+			    struct mfs_upload **out);
+
+	/*
+	 * UploadPart @part (1-based) holding bytes [@off, @off + @len) of the
+	 * object. Parts may be sent from several threads at once, in any
+	 * order; every part but the last must be at least 5 MiB (S3's rule).
+	 */
+	int (*upload_part)(struct mfs_store *st, struct mfs_upload *u, unsigned part,
+			   uint64_t off, const void *data, size_t len);
+
+	/*
+	 * With @commit, CompleteMultipartUpload of parts 1..@nparts (each sent
+	 * successfully); when that fails, AbortMultipartUpload is attempted.
+	 * Without, AbortMultipartUpload only. Frees @u in every case. Returns 0
+	 * or the first failure; *@abort_err (may be NULL) gets the outcome of
+	 * the abort attempt (1 when none was needed) and @abort_why (may be
+	 * NULL) its reason.
+	 */
+	int (*upload_end)(struct mfs_store *st, struct mfs_upload *u, int commit, unsigned nparts,
+			  struct mfs_object *out, int *abort_err, char *abort_why,
+			  size_t abort_why_len);
+
 	/* Abort transfers in flight; later calls fail with -ECANCELED. */
 	void (*abort)(struct mfs_store *st);
 
@@ -114,6 +173,11 @@ static inline int mfs_store_head(struct mfs_store *st, const char *key, struct m
 static inline int mfs_store_check(struct mfs_store *st, char *msg, size_t msglen)
 {
 	return st->ops->check(st, msg, msglen);
+}
+
+static inline int mfs_store_remove(struct mfs_store *st, const char *key)
+{
+	return st->ops->remove(st, key);
 }
 
 static inline void mfs_store_abort(struct mfs_store *st)

@@ -36,6 +36,8 @@ struct mfs_spill {
 	uint64_t roff;   /* reading: file offset of buf's end */
 	int reading;
 	int eof;
+	size_t mem_max;  /* the buffer grows up to this before the first flush */
+	size_t bufsize;  /* and shrinks back to this at it */
 };
 
 static int tmpfile_open(const char *tmpdir)
@@ -75,8 +77,36 @@ int mfs_spill_open(const char *tmpdir, size_t bufsize, struct mfs_spill **out)
 	}
 	s->fd = fd;
 	s->cap = bufsize;
+	s->mem_max = bufsize;
+	s->bufsize = bufsize;
 	*out = s;
 	return 0;
+}
+
+void mfs_spill_keep_in_memory(struct mfs_spill *s, size_t max)
+{
+	s->mem_max = max;
+}
+
+/* Room for @n more bytes by growing the buffer, while nothing went to the
+ * file yet and the whole spill stays under mem_max: 1, else 0. */
+static int spill_grow(struct mfs_spill *s, size_t n)
+{
+	size_t want = s->cap * 2;
+	char *nb;
+
+	if (s->flushed || s->reading || s->len + n > s->mem_max)
+		return 0;
+	if (want < s->len + n)
+		want = s->len + n;
+	if (want > s->mem_max)
+		want = s->mem_max;
+	nb = realloc(s->buf, want);
+	if (!nb)
+		return 0;
+	s->buf = nb;
+	s->cap = want;
+	return 1;
 }
 
 static int write_all(int fd, const char *p, size_t n, uint64_t off)
@@ -107,12 +137,21 @@ static int spill_flush(struct mfs_spill *s)
 		return r;
 	s->flushed += s->len;
 	s->len = 0;
+	if (s->cap > s->bufsize) {
+		/* It did not fit in memory: back to the plain buffer size. */
+		char *nb = realloc(s->buf, s->bufsize);
+
+		if (nb) {
+			s->buf = nb;
+			s->cap = s->bufsize;
+		}
+	}
 	return 0;
 }
 
 void *mfs_spill_reserve(struct mfs_spill *s, size_t n)
 {
-	if (s->cap - s->len < n) {
+	if (s->cap - s->len < n && !spill_grow(s, n)) {
 		if (spill_flush(s) < 0)
 			return NULL;
 		if (n > s->cap) {
@@ -136,6 +175,8 @@ int mfs_spill_write(struct mfs_spill *s, const void *p, size_t n)
 {
 	int r;
 
+	if (s->cap - s->len < n)
+		(void)spill_grow(s, n);
 	if (n > s->cap) {
 		r = spill_flush(s);
 		if (r < 0)
@@ -163,8 +204,17 @@ uint64_t mfs_spill_tell(const struct mfs_spill *s)
 
 int mfs_spill_rewind(struct mfs_spill *s)
 {
-	int r = spill_flush(s);
+	int r;
 
+	if (!s->flushed) {
+		/* All of it is in the buffer: read it there, the file stays empty. */
+		s->reading = 1;
+		s->pos = 0;
+		s->roff = 0;
+		s->eof = 1;
+		return 0;
+	}
+	r = spill_flush(s);
 	if (r < 0)
 		return r;
 	s->reading = 1;
@@ -214,8 +264,16 @@ int mfs_spill_read(struct mfs_spill *s, size_t n, const void **p)
 int mfs_spill_pread(struct mfs_spill *s, uint64_t off, void *buf, size_t n)
 {
 	char *p = buf;
-	int r = spill_flush(s);
+	int r;
 
+	if (!s->flushed) {
+		/* in the buffer, from offset 0 (writing or reading in memory) */
+		if (off > s->len || n > s->len - off)
+			return -EBADMSG;
+		memcpy(buf, s->buf + off, n);
+		return 0;
+	}
+	r = spill_flush(s);
 	if (r < 0)
 		return r;
 	while (n) {

@@ -29,6 +29,9 @@ struct mfs_spill;
 
 /* An unlinked temp file in @tmpdir with a write/read buffer of @bufsize. */
 int mfs_spill_open(const char *tmpdir, size_t bufsize, struct mfs_spill **out);
+/* Let the buffer grow up to @max before anything is written to the file: a
+ * spill that fits is written and read in memory only. */
+void mfs_spill_keep_in_memory(struct mfs_spill *s, size_t max);
 int mfs_spill_write(struct mfs_spill *s, const void *p, size_t n);
 /* @n contiguous bytes of the write buffer to fill, then mfs_spill_commit()
  * with how many were used (<= n). NULL on -ENOMEM or a failed flush. */

@@ -67,6 +67,8 @@
 #define SAMPLE_BYTES (1024 * 1024)
 #define OUT_FLUSH (256 * 1024)
 #define SPILL_BUF (1024 * 1024)
+/* A spill up to this size never touches its file (most files of a lake). */
+#define SPILL_MEM (32u << 20)
 #define DEDUPE_BUDGET ((size_t)64 * 1024 * 1024)
 
 size_t mfs_silver_dedupe_budget = DEDUPE_BUDGET;
@@ -1881,6 +1883,8 @@ int mfs_silver_run(const struct mfs_pipeline *p, const struct mfs_dataset *datas
 			goto out;
 	} else {
 		r = mfs_spill_open(tmpdir, SPILL_BUF, &R.spill);
+		if (!r)
+			mfs_spill_keep_in_memory(R.spill, SPILL_MEM);
 		if (r < 0)
 			goto out;
 		if (dataset && (dataset->ncolumns || dataset->nexpects ||

@@ -74,3 +74,20 @@ void mfs_buf_free(struct mfs_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+int mfs_buf_append_json(struct mfs_buf *b, const char *s)
+{
+	int r = mfs_buf_append(b, "\"", 1);
+
+	for (; *s && !r; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			r = mfs_buf_appendf(b, "\\%c", c);
+		else if (c < 0x20)
+			r = mfs_buf_appendf(b, "\\u%04x", c);
+		else
+			r = mfs_buf_append(b, s, 1);
+	}
+	return r ? r : mfs_buf_append(b, "\"", 1);
+}

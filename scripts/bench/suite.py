@@ -3,7 +3,7 @@
 baseline in one run, printed as one markdown table with absolute numbers,
 ratios and the targets of issue 5 marked met or not.
 
-    scripts/bench/suite.py [--quick] [--only bronze,ls,silver,gold,rss]
+    scripts/bench/suite.py [--quick] [--only bronze,ls,write,silver,gold,rss]
 
 - bronze: fio with mountpoint-s3's job shapes (scripts/bench/fio/*.fio:
   ioengine=sync, bs=256k, page cache invalidated) through medallionfs,
@@ -11,6 +11,9 @@ ratios and the targets of issue 5 marked met or not.
   objects from the same loopback server (the ceiling).
 - ls: `ls -l` of a prefix of 10 000 keys on a fresh mount of each, against the
   bare paginated ListObjectsV2 of that prefix with curl.
+- write: `cp` of one large file into bronze/ of a -o writable mount (multipart
+  upload), against boto3's upload_file of the same file (8 MiB parts, 10
+  threads) to the same server.
 - silver: a dirty CSV through silver/ cold and warm, against DuckDB running the
   same cleaning (sql/silver_clean.sql, 1 thread) and `cat` of a local file of
   the same size.
@@ -331,7 +334,7 @@ def curl_list_seconds(srv, prefix, expect):
 # ---------------------------------------------------------------- sections
 
 
-TOOLS = ["curl", "medallionfs", "s3fs", "rclone", "DuckDB", "cat"]
+TOOLS = ["curl", "boto3", "medallionfs", "s3fs", "rclone", "DuckDB", "cat"]
 
 
 def put_many(srv, items):
@@ -407,6 +410,31 @@ def listing(tab, srv, work, keys, peers):
             res[name] = ls_l_seconds(m.path(""), keys)
     tab.add("`ls -l` of a prefix of %d keys (fresh mount of it)" % keys, "s", res, baseline="curl",
             target="≤1.2× curl listing", met=ratio_ok(res.get("medallionfs"), res["curl"], 1.2, False))
+
+
+def writes(tab, srv, work, size_mib, rss):
+    from boto3.s3.transfer import TransferConfig
+    src = os.path.join(work, "upload.bin")
+    with open(src, "wb") as f:
+        f.write(os.urandom(size_mib << 20))
+    cfg = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20,
+                         max_concurrency=10)
+    res = {"boto3": 0.0, "medallionfs": 0.0}
+    with MfsMount("s3://%s/bench/up" % BUCKET, work, opts=(
+            "endpoint=%s,path_style,writable,cache_dir=%s" % (
+                srv.endpoint, tempfile.mkdtemp(prefix="cache-", dir=work)))) as m:
+        reset_peak(m.proc.pid)
+        for i in range(3):
+            t0 = time.monotonic()
+            srv.client.upload_file(src, BUCKET, "bench/up/boto3-%d.bin" % i, Config=cfg)
+            res["boto3"] = max(res["boto3"], (size_mib << 20) / (time.monotonic() - t0) / 1e6)
+            t0 = time.monotonic()
+            subprocess.run(["cp", src, m.path("cp-%d.bin" % i)], check=True)
+            res["medallionfs"] = max(res["medallionfs"],
+                                     (size_mib << 20) / (time.monotonic() - t0) / 1e6)
+        rss.setdefault("medallionfs", {})["write"] = proc_status(m.proc.pid, "VmHWM")
+    os.unlink(src)
+    tab.add("bronze write: cp of %d MiB (best of 3)" % size_mib, "MB/s", res, baseline="boto3")
 
 
 def silver(tab, work, mib, rss):
@@ -513,7 +541,7 @@ def big_rss(tab, work, mib, rss):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, for trying the suite out")
-    ap.add_argument("--only", default="bronze,ls,silver,gold,rss")
+    ap.add_argument("--only", default="bronze,ls,write,silver,gold,rss")
     ap.add_argument("--no-peers", action="store_true", help="medallionfs and baselines only")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -525,7 +553,7 @@ def main():
     if not args.no_peers and not peers:
         tab.notes.append("s3fs or rclone not installed: peers left out")
     try:
-        if only & {"bronze", "ls"}:
+        if only & {"bronze", "ls", "write"}:
             srv = BenchServer(work)
             srv.start()
             try:
@@ -533,6 +561,8 @@ def main():
                     bronze(tab, srv, work, 64 if q else 256, 5 if q else 10, peers, rss)
                 if "ls" in only:
                     listing(tab, srv, work, 1000 if q else 10000, peers)
+                if "write" in only:
+                    writes(tab, srv, work, 64 if q else 256, rss)
             finally:
                 srv.stop()
             tab.notes.append("S3 server: @20minutes/s3rver (one Node.js thread) on 127.0.0.1 with "

@@ -256,6 +256,23 @@ static void fuzz_error(const uint8_t *data, size_t size)
 	}
 }
 
+/* The multipart upload results: always a terminated string, empty on failure. */
+static void fuzz_result(const uint8_t *data, size_t size)
+{
+	char out[96];
+	int r;
+
+	r = mfs_s3_parse_result((const char *)data, size, "InitiateMultipartUploadResult",
+				"UploadId", out, sizeof(out));
+	ASSERT(r == 0 || r == -EINVAL || r == -ENOMEM);
+	ASSERT(memchr(out, 0, sizeof(out)) && (r == 0 || !out[0]));
+	r = mfs_s3_parse_result((const char *)data, size, "CompleteMultipartUploadResult", "ETag",
+				out, sizeof(out));
+	ASSERT(r == 0 || r == -EINVAL || r == -ENOMEM);
+	ASSERT(memchr(out, 0, sizeof(out)) && (r == 0 || !out[0]));
+	ASSERT(r != 0 || strlen(out) <= size);
+}
+
 /* The leading printable bytes of the input as a <Size>, against an oracle. */
 static void fuzz_size(const uint8_t *data, size_t size)
 {
@@ -369,6 +386,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_list(data, size);
 	fuzz_error(data, size);
+	fuzz_result(data, size);
 	fuzz_size(data, size);
 	fuzz_url_key(data, size);
 	fuzz_time(data, size);

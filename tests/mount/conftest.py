@@ -266,6 +266,14 @@ def duckdb(sql):
     return json.loads(p.stdout)
 
 
+def wait_for(cond, timeout=30):
+    """Poll @cond until it holds; fail after @timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 def stats(mount):
     """.medallion/stats of a mount, as a dict."""
     import json

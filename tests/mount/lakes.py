@@ -29,6 +29,21 @@ class S3Lake:
     def delete(self, key):
         self.server.delete(self.prefix + key)
 
+    def get(self, key):
+        """The object's bytes, or None when there is no such object."""
+        try:
+            return self.server.client.get_object(Bucket=BUCKET, Key=self.prefix + key)["Body"].read()
+        except self.server.client.exceptions.NoSuchKey:
+            return None
+
+    def keys(self):
+        """Every key under the prefix, relative to it."""
+        out = []
+        for page in self.server.client.get_paginator("list_objects_v2").paginate(
+                Bucket=BUCKET, Prefix=self.prefix):
+            out += [o["Key"][len(self.prefix):] for o in page.get("Contents", [])]
+        return sorted(out)
+
     def mkdir(self, key):
         """An empty "directory": S3 consoles create a zero-byte KEY/ marker."""
         self.server.put(self.prefix + key.rstrip("/") + "/", b"")
@@ -66,6 +81,19 @@ class LocalLake:
 
     def delete(self, key):
         os.unlink(self._path(key))
+
+    def get(self, key):
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def keys(self):
+        out = []
+        for d, _, files in os.walk(self.root):
+            out += [os.path.relpath(os.path.join(d, f), self.root) for f in files]
+        return sorted(out)
 
     def mkdir(self, key):
         os.makedirs(self._path(key.rstrip("/")), exist_ok=True)

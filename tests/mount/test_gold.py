@@ -127,7 +127,13 @@ def test_views_equal_duckdb_and_are_incremental(lake, mounter, tmp_path):
         st2 = stats(m)
         assert st2["gold_silver_transforms"] - st["gold_silver_transforms"] == 1
         assert st2["gold_partials_computed"] - st["gold_partials_computed"] == 1
+        assert st2["gold_views_computed"] - st["gold_views_computed"] == 1
         same(rows, duck_silver(m, REVENUE_SQL, {"sales": "sales"})["rows"])
+        # read again, nothing changed: served from the cache, nothing computed
+        read_csv(p)
+        st3 = stats(m)
+        assert st3["gold_views_computed"] == st2["gold_views_computed"]
+        assert st3["gold_partials_computed"] == st2["gold_partials_computed"]
 
         # one deleted, one added
         lake.delete("sales/2024/f03.csv")

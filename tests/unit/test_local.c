@@ -639,6 +639,90 @@ static void test_abort(struct mfs_store *st)
 	mfs_store_abort(st); /* twice is fine */
 }
 
+/* Read a whole file of the tree; NULL when missing. Caller frees. */
+static char *slurp(const char *rel, size_t *len)
+{
+	char path[512];
+	char *buf = NULL;
+	struct stat sb;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	if (fstat(fileno(f), &sb) == 0 && (buf = malloc((size_t)sb.st_size + 1)))
+		*len = fread(buf, 1, (size_t)sb.st_size, f);
+	fclose(f);
+	return buf;
+}
+
+/* Uploads: parts in any order at their offsets, all or nothing, no litter. */
+static void test_writes(struct mfs_store *st)
+{
+	struct mfs_upload *u = NULL;
+	struct mfs_object o = { 0 };
+	struct mfs_listing l = { 0 };
+	size_t len = 0, i;
+	char *got;
+	int r, aerr = 0;
+
+	r = st->ops->upload_begin(st, "w/new/deep/obj.bin", NULL, 0, &u);
+	CHECK_MSG(r == 0, "%s", mfs_last_error());
+	if (r)
+		return;
+	CHECK(st->ops->upload_part(st, u, 2, 1000, big + 1000, 2000) == 0);
+	CHECK(st->ops->upload_part(st, u, 1, 0, big, 1000) == 0);
+	CHECK(slurp("w/new/deep/obj.bin", &len) == NULL); /* not before commit */
+	CHECK(mfs_store_list(st, "w/new/deep/", &l) == 0 && l.n_objects == 0);
+	mfs_listing_free(&l);
+	r = st->ops->upload_end(st, u, 1, 2, &o, &aerr, NULL, 0);
+	CHECK_MSG(r == 0, "%s", mfs_last_error());
+	CHECK(aerr == 1);
+	CHECK(o.size == 3000 && o.etag[0] && o.key && strcmp(o.key, "w/new/deep/obj.bin") == 0);
+	got = slurp("w/new/deep/obj.bin", &len);
+	CHECK(got && len == 3000 && memcmp(got, big, 3000) == 0);
+	free(got);
+	mfs_object_free(&o);
+
+	/* Aborted: nothing appears, the old object stays. */
+	CHECK(st->ops->upload_begin(st, "w/new/deep/obj.bin", NULL, 0, &u) == 0);
+	CHECK(st->ops->upload_part(st, u, 1, 0, "xyz", 3) == 0);
+	CHECK(st->ops->upload_end(st, u, 0, 1, NULL, NULL, NULL, 0) == 0);
+	got = slurp("w/new/deep/obj.bin", &len);
+	CHECK(got && len == 3000);
+	free(got);
+	CHECK(mfs_store_list(st, "w/new/deep/", &l) == 0);
+	CHECK(l.n_objects == 1 && l.n_prefixes == 0);
+	for (i = 0; i < l.n_objects; i++)
+		CHECK(strstr(l.objects[i].key, ".mfs-upload-") == NULL);
+	mfs_listing_free(&l);
+
+	/* put: empty and small, replacing. */
+	CHECK(st->ops->put(st, "w/empty", NULL, 0, NULL, 0, NULL) == 0);
+	got = slurp("w/empty", &len);
+	CHECK(got && len == 0);
+	free(got);
+	CHECK(st->ops->put(st, "w/new/deep/obj.bin", "new", 3, NULL, 0, &o) == 0);
+	CHECK(o.size == 3);
+	mfs_object_free(&o);
+	got = slurp("w/new/deep/obj.bin", &len);
+	CHECK(got && len == 3 && memcmp(got, "new", 3) == 0);
+	free(got);
+	CHECK(st->ops->put(st, "../escape", "x", 1, NULL, 0, NULL) == -EINVAL);
+
+	/* remove: files, then directories once empty; a missing key is fine. */
+	CHECK(mfs_store_remove(st, "w/new/deep/") == -ENOTEMPTY);
+	CHECK(mfs_store_remove(st, "w/new/deep/obj.bin") == 0);
+	CHECK(mfs_store_remove(st, "w/new/deep/obj.bin") == 0);
+	CHECK(mfs_store_remove(st, "w/new/deep/") == 0);
+	CHECK(mfs_store_remove(st, "w/new/") == 0);
+	CHECK(mfs_store_remove(st, "w/empty") == 0);
+	CHECK(mfs_store_remove(st, "w/") == 0);
+	CHECK(mfs_store_list(st, "w/", &l) == 0 && l.n_objects == 0 && l.n_prefixes == 0);
+	mfs_listing_free(&l);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	return remove(path);
@@ -687,6 +771,7 @@ int main(void)
 		test_escape(st);
 		test_get(st);
 		test_threads(st);
+		test_writes(st);
 		test_stale(st);
 		test_abort(st);
 		mfs_store_destroy(st);

@@ -323,8 +323,42 @@ static void test_errno_table(void)
 	CHECK(reason && strstr(reason, "AWS_CA_BUNDLE"));
 }
 
+static void test_results(void)
+{
+	static const char init[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+				   "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/"
+				   "doc/2006-03-01/\"><Bucket>b</Bucket><Key>k</Key>"
+				   "<UploadId>VXBsb2FkIElE&amp;x</UploadId>"
+				   "</InitiateMultipartUploadResult>";
+	static const char done[] = "<CompleteMultipartUploadResult><Location>l</Location>"
+				   "<ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
+				   "</CompleteMultipartUploadResult>";
+	/* S3 can answer CompleteMultipartUpload with 200 and an error in the body. */
+	static const char err[] = "<Error><Code>InternalError</Code><Message>m</Message></Error>";
+	char out[128];
+
+	CHECK(mfs_s3_parse_result(init, strlen(init), "InitiateMultipartUploadResult", "UploadId",
+				  out, sizeof(out)) == 0);
+	CHECK(strcmp(out, "VXBsb2FkIElE&x") == 0);
+	CHECK(mfs_s3_parse_result(done, strlen(done), "CompleteMultipartUploadResult", "ETag", out,
+				  sizeof(out)) == 0);
+	CHECK(strcmp(out, "3858f62230ac3c915f300c664312c11f-9") == 0);
+	CHECK(mfs_s3_parse_result(err, strlen(err), "CompleteMultipartUploadResult", "ETag", out,
+				  sizeof(out)) == -EINVAL);
+	CHECK(out[0] == '\0');
+	CHECK(mfs_s3_parse_result(done, strlen(done), "InitiateMultipartUploadResult", "UploadId",
+				  out, sizeof(out)) == -EINVAL);
+	CHECK(mfs_s3_parse_result("<a", 2, "CompleteMultipartUploadResult", "ETag", out,
+				  sizeof(out)) == -EINVAL);
+	CHECK(mfs_s3_parse_result(done, strlen(done), "Nonsense", "ETag", out, sizeof(out)) ==
+	      -EINVAL);
+	CHECK(mfs_s3_parse_result(NULL, 0, "CompleteMultipartUploadResult", "ETag", out,
+				  sizeof(out)) == -EINVAL);
+}
+
 int main(void)
 {
+	test_results();
 	test_truncated_page();
 	test_prefixes();
 	test_entities_unicode();

@@ -604,6 +604,62 @@ static void test_gzip_and_hive(void)
 	result_free(&r);
 }
 
+/* Spills in memory, spilled to their file part-way, and on file from the
+ * start read back the same, sequentially (twice) and at random. */
+static void test_spill_memory(void)
+{
+	size_t maxes[] = { 512, 4096, 1u << 20 };
+
+	for (size_t m = 0; m < sizeof(maxes) / sizeof(maxes[0]); m++) {
+		struct mfs_spill *sp = NULL;
+		uint64_t offs[300];
+		size_t i, pass;
+
+		CHECK(mfs_spill_open(tmpdir, 512, &sp) == 0);
+		if (!sp)
+			continue;
+		mfs_spill_keep_in_memory(sp, maxes[m]);
+		for (i = 0; i < 300; i++) {
+			char rec[2048];
+			size_t n = 1 + (i * 37) % (i == 150 ? 2000 : 300);
+
+			memset(rec, 'a' + (int)(i % 26), n);
+			offs[i] = mfs_spill_tell(sp);
+			if (i % 2) {
+				char *p = mfs_spill_reserve(sp, n);
+
+				CHECK(p != NULL);
+				if (p) {
+					memcpy(p, rec, n);
+					mfs_spill_commit(sp, n);
+				}
+			} else {
+				CHECK(mfs_spill_write(sp, rec, n) == 0);
+			}
+		}
+		for (pass = 0; pass < 2; pass++) {
+			const void *p;
+
+			CHECK(mfs_spill_rewind(sp) == 0);
+			for (i = 0; i < 300; i++) {
+				size_t n = 1 + (i * 37) % (i == 150 ? 2000 : 300);
+
+				CHECK(mfs_spill_read(sp, n, &p) == 1);
+				CHECK(((const char *)p)[n - 1] == 'a' + (int)(i % 26));
+			}
+			CHECK(mfs_spill_read(sp, 1, &p) == 0);
+		}
+		for (i = 0; i < 300; i += 7) {
+			char got[2048];
+			size_t n = 1 + (i * 37) % (i == 150 ? 2000 : 300);
+
+			CHECK(mfs_spill_pread(sp, offs[i], got, n) == 0);
+			CHECK(got[n - 1] == 'a' + (int)(i % 26));
+		}
+		mfs_spill_close(sp);
+	}
+}
+
 /* dedupe.c alone, with a budget small enough to partition. */
 static void test_dedupe_partitions(void)
 {
@@ -866,6 +922,7 @@ int main(void)
 	test_not_a_table();
 	test_json();
 	test_gzip_and_hive();
+	test_spill_memory();
 	test_dedupe_partitions();
 	test_dedupe_spilled();
 	test_generated();
