@@ -484,7 +484,12 @@ int mfs_cache_pending_decode(const void *in, size_t len, struct mfs_cache_pendin
 {
 	const uint8_t *b = in;
 
-	if (len < MFS_CACHE_PENDING_SIZE)
+	/* Strict: the exact size, reserved bytes zero and a real pid, so every
+	 * record that decodes re-encodes to the same bytes; anything else is a
+	 * damaged record, collected like a dead one. */
+	if (len != MFS_CACHE_PENDING_SIZE)
+		return -EBADMSG;
+	if (b[2] || b[3] || get_le64(b + 32))
 		return -EBADMSG;
 	p->version = b[0];
 	p->state = b[1];
@@ -495,6 +500,8 @@ int mfs_cache_pending_decode(const void *in, size_t len, struct mfs_cache_pendin
 	if (p->version != MFS_CACHE_FORMAT)
 		return -EBADMSG;
 	if (p->state != MFS_CACHE_PENDING_PRODUCING && p->state != MFS_CACHE_PENDING_DEAD)
+		return -EBADMSG;
+	if (p->pid == 0 || p->pid > INT_MAX)
 		return -EBADMSG;
 	return 0;
 }

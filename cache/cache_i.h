@@ -98,6 +98,11 @@ struct mfs_cache_pending {
 #define MFS_CACHE_PENDING_SIZE 40
 
 void mfs_cache_pending_encode(const struct mfs_cache_pending *p, void *buf);
+/*
+ * 0, or -EBADMSG unless @buf is exactly MFS_CACHE_PENDING_SIZE bytes with a
+ * known version and state, a pid in 1..INT_MAX and zero reserved bytes (so a
+ * record that decodes re-encodes to the same bytes).
+ */
 int mfs_cache_pending_decode(const void *buf, size_t len, struct mfs_cache_pending *p);
 
 /* Test-only view of the databases: record counts and page use. */

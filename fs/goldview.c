@@ -881,8 +881,8 @@ out:
 	return err ? -ENOENT : 0;
 }
 
-int mfs_goldview_materialize(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_view *view,
-			     struct mfs_goldview_result *res, char *why, size_t whylen)
+static int materialize_once(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_view *view,
+			    struct mfs_goldview_result *res, char *why, size_t whylen)
 {
 	struct mfs_gold_query *q = NULL;
 	struct mfs_gold_schema *schemas = NULL;
@@ -990,8 +990,8 @@ out:
 	return err == -ENOMEM || err == -EIO || err == -ENOSPC ? err : (err ? -EIO : 0);
 }
 
-int mfs_goldview_profile(const struct mfs_goldview_ctx *ctx, const char *name, const char *prefix,
-			 struct mfs_goldview_result *res, char *why, size_t whylen)
+static int profile_once(const struct mfs_goldview_ctx *ctx, const char *name,
+			struct mfs_goldview_result *res, char *why, size_t whylen)
 {
 	struct dataset d;
 	struct mfs_gold_schema schema;
@@ -1013,7 +1013,6 @@ int mfs_goldview_profile(const struct mfs_goldview_ctx *ctx, const char *name, c
 	err = load_dataset(ctx, &d, why, whylen);
 	if (err)
 		goto out;
-	(void)prefix;
 	schema.cols = d.cols;
 	schema.ncols = d.ncols;
 	err = mfs_buf_appendf(&base, "profile v%d\n%s\n", MFS_GOLD_FORMAT_VERSION, name);
@@ -1044,6 +1043,52 @@ out:
 	dataset_free(&d);
 	mfs_buf_free(&base);
 	return err == -ENOMEM || err == -EIO ? err : (err ? -EIO : 0);
+}
+
+static uint64_t corrupt_chunks(const struct mfs_goldview_ctx *ctx)
+{
+	struct mfs_cache_stats st;
+
+	memset(&st, 0, sizeof(st));
+	if (ctx->env.cache)
+		(void)mfs_cache_get_stats(ctx->env.cache, &st);
+	return st.corrupt_chunks;
+}
+
+/*
+ * A damaged chunk of a silver input or a partial fails the view with it; the
+ * cache has dropped that entry by then, so another run computes it again and
+ * the damage is never served. A run stops at the first damaged entry, so it
+ * runs again as long as each run met new damage (bounded: damage that keeps
+ * appearing is a disk to replace, not a view to compute).
+ */
+#define MAX_DAMAGE_RETRIES 64
+
+int mfs_goldview_materialize(const struct mfs_goldview_ctx *ctx, const struct mfs_gold_view *view,
+			     struct mfs_goldview_result *res, char *why, size_t whylen)
+{
+	uint64_t damaged = corrupt_chunks(ctx), now;
+	int err = materialize_once(ctx, view, res, why, whylen), tries = 0;
+
+	while (err && (now = corrupt_chunks(ctx)) != damaged && ++tries < MAX_DAMAGE_RETRIES) {
+		damaged = now;
+		err = materialize_once(ctx, view, res, why, whylen);
+	}
+	return err;
+}
+
+int mfs_goldview_profile(const struct mfs_goldview_ctx *ctx, const char *name, const char *prefix,
+			 struct mfs_goldview_result *res, char *why, size_t whylen)
+{
+	uint64_t damaged = corrupt_chunks(ctx), now;
+	int err = profile_once(ctx, name, res, why, whylen), tries = 0;
+
+	(void)prefix;
+	while (err && (now = corrupt_chunks(ctx)) != damaged && ++tries < MAX_DAMAGE_RETRIES) {
+		damaged = now;
+		err = profile_once(ctx, name, res, why, whylen);
+	}
+	return err;
 }
 
 int mfs_goldview_check(const struct mfs_pipeline *p, char *msg, size_t mlen)

@@ -47,6 +47,7 @@ static const struct fuse_opt mfs_opts[] = {
 	FUSE_OPT_KEY("defaults", KEY_IGNORED),
 	FUSE_OPT_KEY("rw", KEY_IGNORED),
 	FUSE_OPT_KEY("ro", KEY_READ_ONLY),
+	FUSE_OPT_KEY("default_permissions", KEY_IGNORED), /* always on */
 	FUSE_OPT_KEY("auto", KEY_IGNORED),
 	FUSE_OPT_KEY("noauto", KEY_IGNORED),
 	FUSE_OPT_KEY("user", KEY_IGNORED),
@@ -122,7 +123,8 @@ void mfs_options_usage(const char *progname)
 	       "                         else $XDG_CACHE_HOME/medallionfs)\n"
 	       "  cache_size=SIZE        bound of the cache, least recently used evicted (default 10G)\n"
 	       "  uid=N, gid=N           owner of every file (default: the mounting user)\n"
-	       "  allow_other            let other users in (needs user_allow_other for non-root)\n"
+	       "  allow_other            let other users in (needs user_allow_other for non-root);\n"
+	       "                         the kernel checks file modes (default_permissions, always on)\n"
 	       "  writable               bronze/ accepts new files written sequentially (multipart\n"
 	       "                         upload, visible on close), unlink, mkdir, rmdir; rename\n"
 	       "                         gives EXDEV; appends and random writes EOPNOTSUPP\n"

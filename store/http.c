@@ -56,6 +56,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "../util/err.h"
 #include "../util/log.h"
 #include "sigv4.h"
 
@@ -801,9 +802,14 @@ static int attempt(struct mfs_http *h, const struct mfs_http_request *req,
 			    req->query && *req->query ? "?" : "", req->query ? req->query : "");
 	if (r)
 		goto out;
+	mfs_clear_error();
 	r = build_headers(h, &x, &headers);
 	if (r) {
-		if (r != -ENOMEM)
+		/* the credential chain's own reason (expired, refresh failed) */
+		if (r != -ENOMEM && *mfs_last_error())
+			snprintf(resp->curl_error, sizeof(resp->curl_error),
+				 "cannot sign the request: %s", mfs_last_error());
+		else if (r != -ENOMEM)
 			snprintf(resp->curl_error, sizeof(resp->curl_error),
 				 "cannot sign the request (credentials from %s)",
 				 h->creds ? mfs_creds_source(h->creds) : "nowhere");

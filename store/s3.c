@@ -804,6 +804,8 @@ static int s3_check(struct mfs_store *st, char *msg, size_t msglen)
 	} else if (resp.curl_code != CURLE_OK) {
 		snprintf(msg, msglen, "cannot reach endpoint %s: %s (check endpoint=)", s->endpoint,
 			 resp.curl_error);
+	} else if (!resp.status && resp.curl_error[0]) {
+		snprintf(msg, msglen, "%s", resp.curl_error); /* never sent: no credentials */
 	} else if (strcmp(code, "NoSuchBucket") == 0) {
 		snprintf(msg, msglen, "bucket %s does not exist (NoSuchBucket): check SOURCE",
 			 s->bucket);

@@ -6,10 +6,20 @@
  * or without a byte order mark, UTF-16 (either byte order, with its BOM) or
  * Latin-1; mfs_encoding_detect() tells them apart on a sample and
  * mfs_decode_open() wraps the object's source in a converter. The output is
- * always valid UTF-8 without a BOM: whatever cannot be decoded (a stray byte
- * in "UTF-8" past the sample, an unpaired UTF-16 surrogate, an odd final
- * byte) becomes U+FFFD, one per maximal ill-formed subsequence as Unicode
- * recommends, so the readers downstream never see invalid text.
+ * always valid UTF-8 without a BOM.
+ *
+ * Files glued together from exports of several tools mix UTF-8 and Latin-1
+ * lines, so UTF-8 without a BOM is decided line by line: a line that is not
+ * valid UTF-8 is read as Latin-1 (every byte is a Latin-1 character), the
+ * others as UTF-8. The decision looks at the whole line when its end is
+ * within DEC_BLOCK bytes, else at its first DEC_BLOCK bytes. A sample with
+ * invalid UTF-8 and no valid multi-byte character is a Latin-1 file, decoded
+ * as Latin-1 throughout (a Latin-1 line may happen to be valid UTF-8: "Ã©").
+ * What still cannot be decoded (an invalid byte past the first DEC_BLOCK
+ * bytes of a long UTF-8 line, or in a file with a UTF-8 BOM, an unpaired
+ * UTF-16 surrogate, an odd final byte) becomes U+FFFD, one per maximal
+ * ill-formed subsequence as Unicode recommends, so the readers downstream
+ * never see invalid text.
  *
  * The converter reads its inner source in blocks of DEC_BLOCK bytes and
  * converts into the caller's buffer; a character cut by a block boundary is
@@ -37,7 +47,10 @@ struct dec_source {
 	int bom_done;      /* the start of the stream was checked for a BOM */
 	unsigned char pend[4]; /* converted bytes the caller had no room for */
 	size_t npend, ppos;
+	int line;          /* MFS_ENC_UTF8: how the current line is read (LINE_*) */
 };
+
+enum { LINE_UNDECIDED = 0, LINE_UTF8, LINE_LATIN1 };
 
 static const unsigned char replacement[3] = { 0xEF, 0xBF, 0xBD }; /* U+FFFD */
 
@@ -105,10 +118,46 @@ static size_t ascii_run(const unsigned char *p, size_t n)
 	return i;
 }
 
+enum { SEEN_INVALID = 1, SEEN_MULTIBYTE = 2 };
+
+/*
+ * Scan @p (@len bytes) as UTF-8, or'ing SEEN_* into *@seen, until its end,
+ * a character its end cuts (*@cut set), or all of @enough is seen.
+ */
+static void utf8_scan(const unsigned char *p, size_t len, int enough, int *seen, int *cut)
+{
+	size_t i = 0;
+
+	*seen = 0;
+	*cut = 0;
+	while (i < len && (*seen & enough) != enough) {
+		int n;
+
+		i += ascii_run(p + i, len - i);
+		if (i == len)
+			break;
+		n = utf8_seq(p + i, len - i, cut);
+		if (*cut)
+			break;
+		*seen |= n < 0 ? SEEN_INVALID : SEEN_MULTIBYTE;
+		i += (size_t)(n < 0 ? -n : n);
+	}
+}
+
+/* Whether @p (@len bytes) is valid UTF-8; with @open, a character cut by its
+ * end may go on beyond it. */
+static int utf8_valid(const unsigned char *p, size_t len, int open)
+{
+	int seen, cut;
+
+	utf8_scan(p, len, SEEN_INVALID, &seen, &cut);
+	return !(seen & SEEN_INVALID) && (!cut || open);
+}
+
 enum mfs_encoding mfs_encoding_detect(const void *sample, size_t len)
 {
 	const unsigned char *p = sample;
-	size_t i = 0;
+	int seen, cut;
 
 	if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
 		return MFS_ENC_UTF8_BOM;
@@ -116,20 +165,10 @@ enum mfs_encoding mfs_encoding_detect(const void *sample, size_t len)
 		return MFS_ENC_UTF16LE;
 	if (len >= 2 && p[0] == 0xFE && p[1] == 0xFF)
 		return MFS_ENC_UTF16BE;
-	while (i < len) {
-		int cut, n;
-
-		i += ascii_run(p + i, len - i);
-		if (i == len)
-			break;
-		n = utf8_seq(p + i, len - i, &cut);
-		if (cut)
-			break; /* the sample ends inside a character */
-		if (n < 0)
-			return MFS_ENC_LATIN1;
-		i += (size_t)n;
-	}
-	return MFS_ENC_UTF8;
+	/* a character cut by the end of the sample says nothing; both kinds
+	 * seen is a file of UTF-8 and Latin-1 lines, read as UTF-8 */
+	utf8_scan(p, len, SEEN_INVALID | SEEN_MULTIBYTE, &seen, &cut);
+	return seen == SEEN_INVALID ? MFS_ENC_LATIN1 : MFS_ENC_UTF8;
 }
 
 /* Put @n bytes of one character out, holding back what does not fit. */
@@ -217,15 +256,34 @@ static void convert(struct dec_source *d, unsigned char **op, unsigned char *oen
 			emit(d, op, oend, tmp, utf8_put(tmp, u));
 			continue;
 		}
+		if (d->enc == MFS_ENC_UTF8 && d->line == LINE_UNDECIDED) {
+			const unsigned char *eol = memchr(in + i, '\n', n - i);
+
+			/* the line's end is not in the block yet: read on (a full
+			 * block decides on what it holds) */
+			if (!eol && !d->eof && !(i == 0 && n == DEC_BLOCK))
+				break;
+			d->line = utf8_valid(in + i, (eol ? (size_t)(eol - in) : n) - i, !eol && !d->eof)
+					  ? LINE_UTF8
+					  : LINE_LATIN1;
+		}
 		/* UTF-8 and Latin-1: ASCII is copied as it is, in runs. */
 		k = ascii_run(in + i, n - i < room ? n - i : room);
 		if (k) {
+			if (d->enc == MFS_ENC_UTF8) {
+				const unsigned char *eol = memchr(in + i, '\n', k);
+
+				if (eol) {
+					k = (size_t)(eol - (in + i)) + 1;
+					d->line = LINE_UNDECIDED;
+				}
+			}
 			memcpy(*op, in + i, k);
 			*op += k;
 			i += k;
 			continue;
 		}
-		if (d->enc == MFS_ENC_LATIN1) {
+		if (d->enc == MFS_ENC_LATIN1 || d->line == LINE_LATIN1) {
 			emit(d, op, oend, tmp, utf8_put(tmp, in[i]));
 			i++;
 		} else {

@@ -21,10 +21,16 @@
  * more columns, then fewer inconsistent rows, then a shorter preamble (so a
  * '#' line is rather a comment than a preamble), then the order , ; \t |,
  * quote before none, no comment first.
+ * A quoted field longer than the sample would lose to quote=none, whose
+ * pieces of it look like rows: when the sample (not the whole input) ends
+ * inside a quoted field that began in its first half, the sniffer answers
+ * -EAGAIN and the caller tries again with a sample twice as large, up to
+ * MFS_SNIFF_MAX_SAMPLE (then the sample decides as it is).
  * With no such candidate the file is one column, read with a delimiter that
  * does not occur in it; when every delimiter does occur, unevenly, it is
- * not a table. Binary data (a NUL byte, or more than one control character
- * in 32) is not a table either.
+ * not a table. Binary data (more than one control character in 32, NUL
+ * included) is not a table either; a few NUL bytes are damage that silver
+ * rejects with their rows.
  *
  * Header rule: the first row after the preamble names the columns when
  * none of its values is typed (a number, date, time or true/false/yes/no),
@@ -71,6 +77,7 @@ struct cand {
 	 * lines is one consistent row of 30 lines for the right quote, and 30
 	 * rows that may look consistent for quote=none. */
 	size_t nlines, lcons;
+	uint64_t cut_line; /* first line of a record the sample cut in a quoted field */
 };
 
 static int check_binary(const char *sample, size_t len)
@@ -78,10 +85,6 @@ static int check_binary(const char *sample, size_t len)
 	const unsigned char *p = (const unsigned char *)sample;
 	size_t i, ctl = 0;
 
-	if (memchr(sample, '\0', len)) {
-		mfs_set_error("not a table: binary data (NUL bytes)");
-		return -EINVAL;
-	}
 	for (i = 0; i < len; i++) {
 		unsigned char ch;
 		uint64_t w;
@@ -211,7 +214,7 @@ static int evaluate(const char *sample, size_t len, int at_eof, struct cand *c)
 	r = 0;
 	/* The sample was cut inside a quoted field: its last row is partial. */
 	if (!at_eof && n && last_error)
-		n--;
+		c->cut_line = rows[--n].line;
 	if (!n)
 		goto out;
 	r = mode_width(rows, n, &width);
@@ -451,6 +454,20 @@ out:
 
 /* ---- the sniffer ---- */
 
+/* Line ends in @s: LF, or CR in a file of CR line ends. */
+static uint64_t count_lines(const char *s, size_t len)
+{
+	const char *p = s, *e = s + len;
+	uint64_t n = 0;
+	char eol = memchr(s, '\n', len) ? '\n' : '\r';
+
+	while ((p = memchr(p, eol, (size_t)(e - p)))) {
+		n++;
+		p++;
+	}
+	return n + 1;
+}
+
 static int has_hash_line(const char *s, size_t len)
 {
 	const char *p = s, *e = s + len;
@@ -467,7 +484,7 @@ int mfs_dialect_sniff(const char *sample, size_t len, int at_eof, struct mfs_csv
 {
 	struct cand best, c, one;
 	size_t i, nq, nc;
-	int r, have_best = 0, have_one = 0, comments, quotes, pass;
+	int r, have_best = 0, have_one = 0, comments, quotes, pass, grow = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->delimiter = ',';
@@ -510,6 +527,9 @@ int mfs_dialect_sniff(const char *sample, size_t len, int at_eof, struct mfs_csv
 					r = evaluate(sample, len, at_eof, &c);
 					if (r)
 						return r;
+					if (c.cut_line && len < MFS_SNIFF_MAX_SAMPLE &&
+					    c.cut_line * 2 <= count_lines(sample, len))
+						grow = 1;
 					if (is_table(&c)) {
 						if (!have_best || better(&c, &best))
 							best = c;
@@ -524,6 +544,10 @@ int mfs_dialect_sniff(const char *sample, size_t len, int at_eof, struct mfs_csv
 		}
 		if (have_best)
 			break;
+	}
+	if (grow) {
+		mfs_set_error("a quoted field runs past the %zu-byte sample", len);
+		return -EAGAIN;
 	}
 	if (!have_best && !have_one) {
 		mfs_set_error("not a table: no delimiter gives a consistent column count");

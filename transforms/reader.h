@@ -97,6 +97,12 @@ int mfs_csv_reader_new(struct mfs_source *src, const struct mfs_csv_dialect *d,
  * reason via mfs_set_error) when no candidate gives a consistent table.
  */
 int mfs_dialect_sniff(const char *sample, size_t len, int at_eof, struct mfs_csv_dialect *out);
+/*
+ * -EAGAIN from mfs_dialect_sniff(): the sample ends inside a quoted field
+ * that began in its first half; sniff again on a sample twice as large, up to
+ * this many bytes (a sample this large, or at_eof, never gets -EAGAIN).
+ */
+#define MFS_SNIFF_MAX_SAMPLE (16u << 20)
 
 /* ---- text decoding (transforms/decode.c) ---- */
 

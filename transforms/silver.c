@@ -161,6 +161,31 @@ static int peek(struct mfs_source **src, const char **sample, size_t *len, int *
 	return 0;
 }
 
+/* Grows the sample of replay source @src (made by peek(), nothing read from
+ * it yet) to @want bytes, or to the end of the input. */
+static int peek_more(struct mfs_source *src, size_t want, const char **sample, size_t *len,
+		     int *at_eof)
+{
+	struct replay_src *r = (struct replay_src *)src;
+	char *nb;
+	ssize_t n;
+
+	if (want <= r->len)
+		return 0;
+	nb = realloc(r->buf, want);
+	if (!nb)
+		return -ENOMEM;
+	r->buf = nb;
+	n = mfs_source_read_full(r->inner, nb + r->len, want - r->len);
+	if (n < 0)
+		return (int)n;
+	r->len += (size_t)n;
+	*sample = nb;
+	*len = r->len;
+	*at_eof = r->len < want;
+	return 0;
+}
+
 /* ---- output buffers ---- */
 
 struct obuf {
@@ -563,15 +588,29 @@ static void set_reason(struct run *R, const char *fmt, ...)
 
 static void reject(struct run *R, uint64_t line, const char *reason, const char *raw, size_t rawlen)
 {
-	char num[24];
-	size_t n = mfs_format_int((int64_t)line, num);
+	char num[24], *shown = NULL;
+	size_t n = mfs_format_int((int64_t)line, num), i, k = 0;
 
 	R->res->rows_rejected++;
 	ob_put(&R->rej, num, n);
 	ob_putc(&R->rej, ',');
 	csv_text(&R->rej, reason, strlen(reason));
 	ob_putc(&R->rej, ',');
+	/* The rejects are text: a NUL byte is shown as U+2400 SYMBOL FOR NULL. */
+	if (raw && memchr(raw, '\0', rawlen) && (shown = malloc(3 * rawlen)) != NULL) {
+		for (i = 0; i < rawlen; i++) {
+			if (raw[i]) {
+				shown[k++] = raw[i];
+			} else {
+				memcpy(shown + k, "\xE2\x90\x80", 3);
+				k += 3;
+			}
+		}
+		raw = shown;
+		rawlen = k;
+	}
 	csv_text(&R->rej, raw ? raw : "", raw ? rawlen : 0);
+	free(shown);
 	ob_putc(&R->rej, '\n');
 	ob_maybe_flush(&R->rej);
 }
@@ -892,6 +931,11 @@ static int pass1_record(struct run *R, const struct mfs_record *rec)
 			R->first_error = R->first_error_buf;
 		}
 		reject(R, rec->line, rec->error, rec->raw, rec->raw_len);
+		return 0;
+	}
+	if (rec->raw && memchr(rec->raw, '\0', rec->raw_len)) {
+		/* a stray NUL (a tool's padding, a broken export) is damage, not data */
+		reject(R, rec->line, "NUL byte in the row", rec->raw, rec->raw_len);
 		return 0;
 	}
 	if (!R->is_json) {
@@ -1671,8 +1715,8 @@ static int looks_binary(const char *s, size_t n)
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c == 0)
-			return 1;
+		/* NUL counts as one control character: a few are damage (their
+		 * rows are rejected), many are binary data */
 		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v') ||
 		    c == 0x7f)
 			ctl++;
@@ -1740,6 +1784,12 @@ static int open_input(struct run *R, struct mfs_source *in)
 
 		mfs_clear_error();
 		r = mfs_dialect_sniff(sample, len, at_eof, &d);
+		while (r == -EAGAIN) {
+			/* a quoted field longer than the sample: look further */
+			r = peek_more(s, len * 2, &sample, &len, &at_eof);
+			if (!r)
+				r = mfs_dialect_sniff(sample, len, at_eof, &d);
+		}
 		if (want && (r < 0 || d.delimiter != want)) {
 			memset(&d, 0, sizeof(d));
 			d.delimiter = want;

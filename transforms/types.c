@@ -110,6 +110,30 @@ static __int128 digits128(const char *p, const char *e, int *sig)
 	return v;
 }
 
+/* The double nearest the digits of [ip, ie) '.' [fp, fe) times 10^exp10. */
+static double slow_double(const char *ip, const char *ie, const char *fp, const char *fe, int neg,
+			  int exp10)
+{
+	char clean[NUM_MAX + 16];
+	size_t cl = 0;
+	const char *q;
+
+	if (neg)
+		clean[cl++] = '-';
+	for (q = ip; q < ie; q++)
+		if (is_digit(*q))
+			clean[cl++] = *q;
+	if (cl == (size_t)neg)
+		clean[cl++] = '0';
+	if (fp) {
+		clean[cl++] = '.';
+		memcpy(clean + cl, fp, (size_t)(fe - fp));
+		cl += (size_t)(fe - fp);
+	}
+	snprintf(clean + cl, sizeof(clean) - cl, "e%d", exp10);
+	return strtod(clean, NULL);
+}
+
 int mfs_num_parse(const char *s, size_t n, int decimal_comma, int flags, struct mfs_num *out)
 {
 	const char *p = s, *e = s + n, *q, *ip, *ie, *fp = NULL, *fe = NULL;
@@ -269,6 +293,16 @@ slow:
 		return -1;
 	if ((sig > 38 || scale > 38) && kind != MFS_NUM_DBL)
 		kind = MFS_NUM_DBL;
+	/* 1e400 is no double: as a double it would be inf (or 1e-400 zero), a
+	 * value the file does not hold. Not a number, so an inferred column
+	 * stays a string with the text as written and a declared one rejects
+	 * the row. Only exponents near the limits are worth the check. */
+	if (kind == MFS_NUM_DBL && (exp10 + int_sig > 300 || exp10 - scale < -300)) {
+		double d = slow_double(ip, ie, fp, fe, neg, exp10);
+
+		if (__builtin_isinf(d) || (d == 0 && m != 0))
+			return -1;
+	}
 	out->kind = kind;
 	out->int_digits = int_sig;
 	out->scale = kind == MFS_NUM_DBL ? 0 : scale;
@@ -304,23 +338,7 @@ slow:
 			d = e10 < 0 ? d / pow10_dbl[-e10] : d * pow10_dbl[e10];
 			out->d = neg ? -d : d;
 		} else {
-			char clean[NUM_MAX + 16];
-			size_t cl = 0;
-
-			if (neg)
-				clean[cl++] = '-';
-			for (q = ip; q < ie; q++)
-				if (is_digit(*q))
-					clean[cl++] = *q;
-			if (cl == (size_t)neg)
-				clean[cl++] = '0';
-			if (fp) {
-				clean[cl++] = '.';
-				memcpy(clean + cl, fp, (size_t)(fe - fp));
-				cl += (size_t)(fe - fp);
-			}
-			cl += (size_t)snprintf(clean + cl, sizeof(clean) - cl, "e%d", exp10);
-			out->d = strtod(clean, NULL);
+			out->d = slow_double(ip, ie, fp, fe, neg, exp10);
 		}
 	}
 	return 0;

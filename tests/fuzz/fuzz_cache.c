@@ -1,6 +1,7 @@
 /*
  * fuzz_cache.c - libFuzzer target for the cache's on-disk records
- * (cache_i.h): entry headers, chunk records, pending records, and the
+ * (cache_i.h): entry headers, chunk records, pending records (strict:
+ * exactly one encoding decodes), and the
  * decompress-and-verify step a read goes through.
  *
  * The cache file outlives the daemon and may be damaged on disk, so a
@@ -123,18 +124,60 @@ static void raw_chunk(const uint8_t *data, size_t size)
 
 static void raw_pending(const uint8_t *data, size_t size)
 {
-	struct mfs_cache_pending p, q;
+	struct mfs_cache_pending p;
 	uint8_t buf[MFS_CACHE_PENDING_SIZE];
 
 	if (mfs_cache_pending_decode(data, size, &p) != 0)
 		return;
-	ASSERT(size >= MFS_CACHE_PENDING_SIZE);
+	ASSERT(size == MFS_CACHE_PENDING_SIZE);
 	ASSERT(p.version == MFS_CACHE_FORMAT);
 	ASSERT(p.state == MFS_CACHE_PENDING_PRODUCING || p.state == MFS_CACHE_PENDING_DEAD);
+	ASSERT(p.pid != 0 && p.pid <= INT32_MAX);
+	/* strict: every byte is a field or reserved zero, so nothing else gets by */
 	mfs_cache_pending_encode(&p, buf);
-	ASSERT(mfs_cache_pending_decode(buf, sizeof(buf), &q) == 0);
-	ASSERT(q.state == p.state && q.pid == p.pid && q.start == p.start && q.boot == p.boot &&
-	       q.ctime_ms == p.ctime_ms);
+	ASSERT(memcmp(buf, data, size) == 0);
+}
+
+/* A pending record built from the input's fields: it decodes to them, and
+ * cut, lengthened or with a reserved byte, version, state or pid spoiled it
+ * is refused. */
+static void built_pending(uint64_t h1, uint64_t h2)
+{
+	struct mfs_cache_pending p, d;
+	uint8_t buf[MFS_CACHE_PENDING_SIZE + 1];
+	static const size_t reserved[] = { 2, 3, 32, 39 };
+	unsigned i;
+
+	memset(&p, 0, sizeof(p));
+	p.version = MFS_CACHE_FORMAT;
+	p.state = (h1 & 1) ? MFS_CACHE_PENDING_PRODUCING : MFS_CACHE_PENDING_DEAD;
+	p.pid = 1 + (uint32_t)((h1 >> 1) % INT32_MAX);
+	p.start = h2;
+	p.boot = h1 ^ h2;
+	p.ctime_ms = h2 >> 3;
+	mfs_cache_pending_encode(&p, buf);
+	buf[MFS_CACHE_PENDING_SIZE] = (uint8_t)h1;
+	ASSERT(mfs_cache_pending_decode(buf, MFS_CACHE_PENDING_SIZE, &d) == 0);
+	ASSERT(d.state == p.state && d.pid == p.pid && d.start == p.start && d.boot == p.boot &&
+	       d.ctime_ms == p.ctime_ms);
+	raw_pending(buf, MFS_CACHE_PENDING_SIZE);
+	ASSERT(mfs_cache_pending_decode(buf, MFS_CACHE_PENDING_SIZE - 1, &d) == -EBADMSG);
+	ASSERT(mfs_cache_pending_decode(buf, MFS_CACHE_PENDING_SIZE + 1, &d) == -EBADMSG);
+	for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		buf[reserved[i]] ^= (uint8_t)(1u << ((h2 >> i) & 7));
+		ASSERT(mfs_cache_pending_decode(buf, MFS_CACHE_PENDING_SIZE, &d) == -EBADMSG);
+		buf[reserved[i]] ^= (uint8_t)(1u << ((h2 >> i) & 7));
+	}
+	buf[0] ^= 0x80;
+	ASSERT(mfs_cache_pending_decode(buf, MFS_CACHE_PENDING_SIZE, &d) == -EBADMSG);
+	buf[0] ^= 0x80;
+	buf[1] = (uint8_t)(3 + (h2 % 253));
+	ASSERT(mfs_cache_pending_decode(buf, MFS_CACHE_PENDING_SIZE, &d) == -EBADMSG);
+	buf[1] = p.state;
+	memset(buf + 4, 0, 4);
+	ASSERT(mfs_cache_pending_decode(buf, MFS_CACHE_PENDING_SIZE, &d) == -EBADMSG);
+	memset(buf + 4, 0xff, 4);
+	ASSERT(mfs_cache_pending_decode(buf, MFS_CACHE_PENDING_SIZE, &d) == -EBADMSG);
 }
 
 /* ---- the input as content, in records built by the real encoders ---- */
@@ -269,6 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	raw_header(data, size);
 	raw_chunk(data, size);
 	raw_pending(data, size);
+	built_pending(h1, h2);
 	built_header(data, size, h1, h2);
 	built_chunk(data, size, MFS_CACHE_CODEC_ZSTD, h1, h2);
 	built_chunk(data, size, MFS_CACHE_CODEC_RAW, h1, h2);

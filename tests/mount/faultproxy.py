@@ -1,8 +1,9 @@
 """A tiny fault-injecting HTTP proxy for the S3 client tests (stdlib only).
 
 It sits on 127.0.0.1 between the client and the loopback S3 server. The
-first `count` requests (all of them when count < 0) get the fault of `mode`;
-the others are forwarded unchanged — the Host header too, so SigV4 signatures
+first `count` requests (all of them when count < 0) get the fault of `mode`
+— or, with `fraction`, a random share of the requests (seeded, so a run can
+be repeated); the others are forwarded unchanged — the Host header too, so SigV4 signatures
 made for the proxy's address still verify upstream. Every request is recorded
 (method, path, headers, whether it was faulted) so tests can count attempts,
 and so are accepted connections, to see keep-alive reuse.
@@ -14,16 +15,22 @@ Modes:
   403        403 AccessDenied error body
   404        404 NoSuchKey (no body for HEAD)
   archived   403 InvalidObjectState (a GLACIER object not restored)
+  expired    400 ExpiredToken (a session token past its expiry)
   reset      close the connection with a TCP reset, no answer
   truncate   forward, but send only half of the body announced, then close
   stall      read the request and answer nothing (until the proxy closes)
   stall-body forward the headers and half the body, then stall
+  delay      wait `delay` seconds (beyond the client's timeout), then forward
+
+down() makes it behave like a stopped server: the port refuses connections
+and open keep-alive connections are reset; up() listens on the same port again.
 
 Use in-process (FaultProxy(upstream_port, mode, count).start()) or as a
 script: python3 faultproxy.py --upstream PORT [--mode M] [--count N].
 """
 import argparse
 import http.client
+import random
 import socket
 import socketserver
 import struct
@@ -40,6 +47,7 @@ FAULT_BODIES = {
     "404": (404, "Not Found", "NoSuchKey", "The specified key does not exist."),
     "archived": (403, "Forbidden", "InvalidObjectState",
                  "The operation is not valid for the object's storage class"),
+    "expired": (400, "Bad Request", "ExpiredToken", "The provided token has expired."),
 }
 
 
@@ -64,6 +72,9 @@ class _Handler(socketserver.StreamRequestHandler):
                 line = self.rfile.readline(65536)
             except OSError:
                 return
+            if proxy.is_down:
+                self.reset()
+                return
             if not line or not line.strip():
                 return
             try:
@@ -83,8 +94,16 @@ class _Handler(socketserver.StreamRequestHandler):
                 body = self.rfile.read(int(hd["content-length"]))
             mode = proxy.take_fault()
             proxy.record(Request(method, path, hd, mode != "none"))
-            if not self.serve(mode, method, path, headers, body):
-                return
+            try:
+                if not self.serve(mode, method, path, headers, body):
+                    return
+            except OSError:
+                return  # the client gave up first (its timeout)
+
+    def reset(self):
+        # SO_LINGER 0: close() sends RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
 
     def send(self, data):
         self.wfile.write(data)
@@ -103,14 +122,14 @@ class _Handler(socketserver.StreamRequestHandler):
             self.error(mode, method)
             return True
         if mode == "reset":
-            # SO_LINGER 0: close() sends RST instead of FIN.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
-            self.connection.close()
+            self.reset()
             return False
         if mode == "stall":
             self.server.proxy.closing.wait()
             return False
+        if mode == "delay":
+            if self.server.proxy.closing.wait(self.server.proxy.delay):
+                return False
         status, reason, rheaders, rbody = self.server.proxy.forward(method, path, headers, body)
         out = ["HTTP/1.1 %d %s" % (status, reason)]
         length = None
@@ -149,6 +168,10 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.mode = mode
         self.count = count
+        self.fraction = None
+        self.rng = random.Random(0)
+        self.delay = 3.0
+        self.is_down = False
         self.lock = threading.Lock()
         self.requests = []
         self.connections = 0  # client connections accepted
@@ -159,10 +182,15 @@ class FaultProxy:
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self.thread = None
 
-    def set(self, mode, count=-1):
+    def set(self, mode, count=-1, fraction=None, seed=0, delay=3.0):
+        """Fault the next @count requests (all: -1), or with @fraction a
+        random share of them, from a generator seeded with @seed."""
         with self.lock:
             self.mode = mode
             self.count = count
+            self.fraction = fraction
+            self.rng = random.Random(seed)
+            self.delay = delay
             self.requests = []
             self.connections = 0
 
@@ -170,9 +198,15 @@ class FaultProxy:
         with self.lock:
             if self.mode == "none" or self.count == 0:
                 return "none"
+            if self.fraction is not None:
+                return self.mode if self.rng.random() < self.fraction else "none"
             if self.count > 0:
                 self.count -= 1
             return self.mode
+
+    def faulted(self):
+        with self.lock:
+            return sum(1 for r in self.requests if r.faulted)
 
     def record(self, req):
         with self.lock:
@@ -196,10 +230,30 @@ class FaultProxy:
         self.thread.start()
         return self
 
-    def close(self):
-        self.closing.set()
+    def down(self):
+        """Like a stopped server: connects are refused, open connections reset."""
+        with self.lock:
+            if self.is_down:
+                return
+            self.is_down = True
         self.server.shutdown()
         self.server.server_close()
+
+    def up(self):
+        with self.lock:
+            if not self.is_down:
+                return
+        self.server = _Server(("127.0.0.1", self.port), _Handler)
+        self.server.proxy = self
+        with self.lock:
+            self.is_down = False
+        self.start()
+
+    def close(self):
+        self.closing.set()
+        if not self.is_down:
+            self.server.shutdown()
+            self.server.server_close()
 
     def __enter__(self):
         return self.start()

@@ -1,7 +1,8 @@
 /*
  * test_decode.c - encoding detection and the decoding source
  * (transforms/decode.c): BOMs, UTF-16 in both byte orders with surrogate
- * pairs, Latin-1, U+FFFD for what cannot be decoded, characters cut by
+ * pairs, Latin-1, UTF-8 and Latin-1 lines in one file, U+FFFD for what
+ * cannot be decoded, characters cut by
  * block boundaries on either side.
  */
 #include <errno.h>
@@ -79,6 +80,9 @@ static void test_detect(void)
 	CHECK(DETECT("\xFE\xFF\0a") == MFS_ENC_UTF16BE);
 	CHECK(DETECT("caf\xC3\xA9 \xF0\x9F\x98\x80") == MFS_ENC_UTF8);
 	CHECK(DETECT("caf\xE9,1\n") == MFS_ENC_LATIN1);
+	/* UTF-8 and Latin-1 lines in one sample: UTF-8, decided line by line */
+	CHECK(DETECT("caf\xC3\xA9\ncaf\xE9\n") == MFS_ENC_UTF8);
+	CHECK(DETECT("caf\xE9\ncaf\xC3\xA9\n") == MFS_ENC_UTF8);
 	/* a character cut by the end of the sample is still UTF-8 */
 	CHECK(DETECT("abc \xF0\x9F\x98") == MFS_ENC_UTF8);
 	CHECK(DETECT("abc \xC3") == MFS_ENC_UTF8);
@@ -102,15 +106,22 @@ static void test_utf8(void)
 	EXPECT("\xEF\xBB\xBFx", MFS_ENC_UTF8, "x");
 	/* only at the start */
 	EXPECT("x\xEF\xBB\xBF", MFS_ENC_UTF8, "x\xEF\xBB\xBF");
-	EXPECT("\xEF\xBB", MFS_ENC_UTF8, FFFD);
+	EXPECT("\xEF\xBB", MFS_ENC_UTF8_BOM, FFFD);
 	EXPECT("", MFS_ENC_UTF8_BOM, "");
 	EXPECT("\xEF\xBB\xBF", MFS_ENC_UTF8_BOM, "");
-	/* invalid bytes past the sample: one U+FFFD per maximal subpart */
-	EXPECT("a\xFF" "b", MFS_ENC_UTF8, "a" FFFD "b");
-	EXPECT("\xF0\x9F\x98" "x", MFS_ENC_UTF8, FFFD "x");
-	EXPECT("\xE0\x80\xAF", MFS_ENC_UTF8, FFFD FFFD FFFD);
-	EXPECT("\xED\xA0\x80" "z", MFS_ENC_UTF8, FFFD FFFD FFFD "z");
-	EXPECT("\xC3\xA9\xC3", MFS_ENC_UTF8, "\xC3\xA9" FFFD);
+	/* invalid bytes in a file with a UTF-8 BOM: one U+FFFD per maximal subpart */
+	EXPECT("a\xFF" "b", MFS_ENC_UTF8_BOM, "a" FFFD "b");
+	EXPECT("\xF0\x9F\x98" "x", MFS_ENC_UTF8_BOM, FFFD "x");
+	EXPECT("\xE0\x80\xAF", MFS_ENC_UTF8_BOM, FFFD FFFD FFFD);
+	EXPECT("\xED\xA0\x80" "z", MFS_ENC_UTF8_BOM, FFFD FFFD FFFD "z");
+	EXPECT("\xC3\xA9\xC3", MFS_ENC_UTF8_BOM, "\xC3\xA9" FFFD);
+	/* without a BOM, a line that is not UTF-8 is read as Latin-1, the others as UTF-8 */
+	EXPECT("a\xFF" "b", MFS_ENC_UTF8, "a\xC3\xBF" "b");
+	EXPECT("\xEF\xBB", MFS_ENC_UTF8, "\xC3\xAF\xC2\xBB");
+	EXPECT("caf\xC3\xA9\ncaf\xE9\n\xC3\xA9t\xC3\xA9\r\nno\xEBl", MFS_ENC_UTF8,
+	       "caf\xC3\xA9\ncaf\xC3\xA9\n\xC3\xA9t\xC3\xA9\r\nno\xC3\xABl");
+	/* a character cut by the line end is not UTF-8: the line is Latin-1 */
+	EXPECT("x\xC3\n\xC3\xA9", MFS_ENC_UTF8, "x\xC3\x83\n\xC3\xA9");
 	EXPECT("\xF0\x9F\x98\x80\xF0\x9F\x98\x80", MFS_ENC_UTF8,
 	       "\xF0\x9F\x98\x80\xF0\x9F\x98\x80");
 }
@@ -183,6 +194,10 @@ static void test_big(void)
 	CHECK(decode_all(mfs_source_mem(u8, len8), MFS_ENC_UTF8, 1000, &got) == 0);
 	CHECK(got.len == len8 && !memcmp(got.data, u8, len8));
 	CHECK(decode_all(mfs_source_mem(l1, n), MFS_ENC_LATIN1, 4095, &got) == 0);
+	CHECK(got.len == wlen1 && !memcmp(got.data, want1, wlen1));
+	/* one Latin-1 line longer than the decoder's block, told UTF-8: decided
+	 * on its first block, Latin-1 to its end */
+	CHECK(decode_all(mfs_source_mem(l1, n), MFS_ENC_UTF8, 4095, &got) == 0);
 	CHECK(got.len == wlen1 && !memcmp(got.data, want1, wlen1));
 	CHECK(mfs_encoding_detect(u8, 1 << 20 < len8 ? 1 << 20 : len8) == MFS_ENC_UTF8);
 	CHECK(mfs_encoding_detect(u8, 1001) == MFS_ENC_UTF8); /* cut in a character */

@@ -158,6 +158,17 @@ static void test_not_a_table(void)
 	size_t i;
 
 	not_a_table(nul, sizeof(nul) - 1, __LINE__);
+	/* a few NUL bytes in a table are damage in some rows, not binary data */
+	{
+		char t[2048];
+		size_t len = (size_t)sprintf(t, "id,name\n");
+		struct mfs_csv_dialect d;
+
+		for (i = 0; i < 60; i++)
+			len += (size_t)sprintf(t + len, "%zu,name %zu\n", i, i);
+		t[20] = t[200] = t[400] = '\0';
+		CHECK(mfs_dialect_sniff(t, len, 1, &d) == 0 && d.delimiter == ',' && d.header == 1);
+	}
 	for (i = 0; i < sizeof(bin); i++)
 		bin[i] = (char)(i % 3 ? 'x' : 1 + i % 30);
 	not_a_table(bin, sizeof(bin), __LINE__);
@@ -192,8 +203,45 @@ static void test_big_sample(void)
 	free(s);
 }
 
+/* A quoted field longer than the sample: -EAGAIN until the sample holds it,
+ * then the quote wins over quote=none, whose pieces of the field look like
+ * rows of three columns (the hostile corpus's long_field.csv). */
+static void test_field_longer_than_sample(void)
+{
+	size_t cap = 600 * 1024, len, sample = 64 * 1024;
+	char *s = malloc(cap + 64);
+	struct mfs_csv_dialect d;
+	int r;
+
+	if (!s) {
+		CHECK(0);
+		return;
+	}
+	len = (size_t)sprintf(s, "id,text\n1,short\n2,\"");
+	while (len < cap)
+		len += (size_t)sprintf(s + len, "abcdefghij klmnopqrstuvwxyz 0123456789,\n\"\", ");
+	len += (size_t)sprintf(s + len, "\"\n3,after\n");
+	while ((r = mfs_dialect_sniff(s, sample, sample == len, &d)) == -EAGAIN) {
+		CHECK(sample < len);
+		sample = sample * 2 < len ? sample * 2 : len;
+	}
+	CHECK_MSG(r == 0 && sample == len, "%d at %zu of %zu", r, sample, len);
+	CHECK(d.delimiter == ',' && d.quote == '"' && d.header == 1 && d.skip_lines == 0 &&
+	      !d.trailing_delimiter);
+	/* a sample of the maximum size, or the whole input, decides as it is */
+	CHECK(mfs_dialect_sniff(s, 64 * 1024, 1, &d) != -EAGAIN);
+	/* a field cut in the second half of the sample is a partial last row: no -EAGAIN */
+	len = (size_t)sprintf(s, "a,b\n");
+	while (len < 4000)
+		len += (size_t)sprintf(s + len, "1,x\n");
+	len += (size_t)sprintf(s + len, "2,\"open\nfield");
+	CHECK(mfs_dialect_sniff(s, len, 0, &d) == 0 && d.delimiter == ',');
+	free(s);
+}
+
 int main(void)
 {
+	test_field_longer_than_sample();
 	test_delimiters();
 	test_preamble_comments();
 	test_trailing();

@@ -171,6 +171,11 @@ static void test_doubles(void)
 	COLUMN("VARCHAR", 0, MFS_DATE_MDY, COL("$5", "1e3"), COL("$5", "1e3"));
 	/* inf/nan are text unless declared */
 	COLUMN("VARCHAR", 0, MFS_DATE_MDY, COL("inf", "1.5"), COL("inf", "1.5"));
+	/* beyond a double's range is no double (never inf or 0): the text stays */
+	COLUMN("VARCHAR", 0, MFS_DATE_MDY, COL("1e400", "-1e400", "2.5", "1e-400", "9.9e999"),
+	       COL("1e400", "-1e400", "2.5", "1e-400", "9.9e999"));
+	COLUMN("DOUBLE", 0, MFS_DATE_MDY, COL("1e308", "-1.7976931348623157e308", "4.9e-324", "0e-999"),
+	       COL("1e+308", "-1.7976931348623157e+308", "4.94065645841247e-324", "0.0"));
 	{
 		char buf[64];
 		size_t n;
@@ -299,6 +304,8 @@ static void test_declared(void)
 	CHECK_CONV(ct, 0, "NaN", "nan");
 	CHECK_CONV(ct, 0, "1,234.5", "1234.5");
 	CHECK_CONV(ct, 0, "x", "ERR");
+	CHECK_CONV(ct, 0, "1e400", "ERR"); /* out of range: the row goes to the rejects */
+	CHECK_CONV(ct, 0, "-1e-400", "ERR");
 	mfs_coltype_declared(MFS_T_DATE, 0, &st, MFS_DATE_MDY, &ct);
 	CHECK_CONV(ct, 0, "2024-01-05", "2024-01-05");
 	CHECK_CONV(ct, 0, "2024-01-05 10:00", "ERR");
