@@ -472,6 +472,16 @@ static void file_update(struct mfs_lake *lake, struct mfs_node *n, uint64_t size
 	n->attr_time = when;
 }
 
+/* A transform that failed: in .medallion/errors and the log, unless the
+ * mount is going away and cut it short (then it is no failure of the file). */
+static void note_failure(struct mfs_lake *lake, const char *path, const char *why)
+{
+	if (atomic_load(&lake->shut))
+		mfs_debug("%s: stopped by the unmount: %s", path, why);
+	else
+		mfs_medallion_error(lake->med, path, why);
+}
+
 static void record_error(struct mfs_lake *lake, const char *layer, const char *key, int err)
 {
 	char path[4200];
@@ -1012,7 +1022,7 @@ static int silver_materialize(struct mfs_lake *lake, struct mfs_node *n,
 			snprintf(n->mat_etag, sizeof(n->mat_etag), "%s", etag);
 		}
 		/* medallion.c's own lock nests inside nodes.lock, never the reverse. */
-		mfs_medallion_error(lake->med, path, why);
+		note_failure(lake, path, why);
 		mfs_set_error("%s", why);
 	}
 	mfs_nodes_unref(&lake->nodes, n);
@@ -1219,7 +1229,7 @@ static int gold_materialize(struct mfs_lake *lake, struct mfs_node *n,
 		free(g->mat_failed);
 		g->mat_failed = strdup(why);
 		g->mat_failed_at = mfs_now();
-		mfs_medallion_error(lake->med, path, why);
+		note_failure(lake, path, why);
 		mfs_set_error("%s", why);
 	}
 	mfs_nodes_unref(&lake->nodes, g);

@@ -16,6 +16,33 @@
 
 #define LAKE(req) ((struct mfs_lake *)fuse_req_userdata(req))
 
+/*
+ * SPEC §9: a network or server failure is EIO to the application. The
+ * store's finer errnos (refused, unreachable, timed out) stay in the log
+ * and .medallion/errors.
+ */
+static int user_errno(int e)
+{
+	switch (e) {
+	case ECONNREFUSED:
+	case ECONNRESET:
+	case ECONNABORTED:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENETDOWN:
+	case ETIMEDOUT:
+	case EPIPE:
+		return EIO;
+	default:
+		return e;
+	}
+}
+
+static void reply_err(fuse_req_t req, int e)
+{
+	fuse_reply_err(req, user_errno(e));
+}
+
 static void reply_entry(fuse_req_t req, const struct mfs_attr *a)
 {
 	struct fuse_entry_param e;
@@ -51,7 +78,7 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err = mfs_lake_lookup(LAKE(req), parent, name, &a);
 
 	if (err)
-		fuse_reply_err(req, -err);
+		reply_err(req, -err);
 	else
 		reply_entry(req, &a);
 }
@@ -130,7 +157,7 @@ static void do_getattr(fuse_req_t req, fuse_ino_t ino)
 	int err = mfs_lake_getattr(LAKE(req), ino, &a);
 
 	if (err)
-		fuse_reply_err(req, -err);
+		reply_err(req, -err);
 	else
 		fuse_reply_attr(req, &a.st, a.timeout);
 }
@@ -154,7 +181,7 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int err = mfs_lake_opendir(LAKE(req), ino, &dir);
 
 	if (err) {
-		fuse_reply_err(req, -err);
+		reply_err(req, -err);
 		return;
 	}
 	fi->fh = (uintptr_t)dir;
@@ -174,7 +201,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 	int err = 0;
 
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	for (i = (size_t)off;; i++) {
@@ -212,7 +239,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 		used += need;
 	}
 	if (err < 0 && used == 0)
-		fuse_reply_err(req, -err);
+		reply_err(req, -err);
 	else
 		fuse_reply_buf(req, buf, used);
 	free(buf);
@@ -233,7 +260,7 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	mfs_lake_closedir(LAKE(req), (struct mfs_dir *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -243,7 +270,7 @@ static void do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int err = mfs_lake_open(LAKE(req), ino, fi->flags, &f, &of);
 
 	if (err) {
-		fuse_reply_err(req, -err);
+		reply_err(req, -err);
 		return;
 	}
 	fi->fh = (uintptr_t)f;
@@ -309,12 +336,12 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	n = mfs_lake_read(LAKE(req), f, buf, size, off);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 }
@@ -322,7 +349,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	mfs_lake_release(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -346,12 +373,12 @@ static void do_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	ssize_t n;
 
 	if (size && !buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	n = mfs_lake_getxattr(LAKE(req), ino, name, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, (size_t)n);
 	else
@@ -379,12 +406,12 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ssize_t n;
 
 	if (size && !buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	n = mfs_lake_listxattr(LAKE(req), ino, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, (size_t)n);
 	else
@@ -409,7 +436,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		what |= MFS_SET_OTHER;
 	err = mfs_lake_setattr(LAKE(req), ino, f, what, (uint64_t)attr->st_size, &a);
 	if (err)
-		fuse_reply_err(req, -err);
+		reply_err(req, -err);
 	else
 		fuse_reply_attr(req, &a.st, a.timeout);
 }
@@ -417,7 +444,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	/* Only regular files exist in an object store; those come through create. */
-	fuse_reply_err(req, mfs_lake_writable(LAKE(req)) ? EPERM : EROFS);
+	reply_err(req, mfs_lake_writable(LAKE(req)) ? EPERM : EROFS);
 }
 
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -426,7 +453,7 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	int err = mfs_lake_mkdir(LAKE(req), parent, name, &a);
 
 	if (err)
-		fuse_reply_err(req, -err);
+		reply_err(req, -err);
 	else if (fuse_reply_entry(req, &(struct fuse_entry_param){ .ino = a.st.st_ino,
 								   .generation = 1,
 								   .attr = a.st,
@@ -437,18 +464,18 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -mfs_lake_unlink(LAKE(req), parent, name));
+	reply_err(req, -mfs_lake_unlink(LAKE(req), parent, name));
 }
 
 static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -mfs_lake_rmdir(LAKE(req), parent, name));
+	reply_err(req, -mfs_lake_rmdir(LAKE(req), parent, name));
 }
 
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -mfs_lake_rename(LAKE(req), parent, newparent));
+	reply_err(req, -mfs_lake_rename(LAKE(req), parent, newparent));
 }
 
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -460,7 +487,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	int err = mfs_lake_create(LAKE(req), parent, name, fi->flags, &a, &f);
 
 	if (err) {
-		fuse_reply_err(req, -err);
+		reply_err(req, -err);
 		return;
 	}
 	memset(&e, 0, sizeof(e));
@@ -484,19 +511,19 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	ssize_t n = mfs_lake_write(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh, buf, size, off);
 
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
 
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -mfs_lake_flush(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh, 0));
+	reply_err(req, -mfs_lake_flush(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh, 0));
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -mfs_lake_flush(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh, 1));
+	reply_err(req, -mfs_lake_flush(LAKE(req), (struct mfs_file *)(uintptr_t)fi->fh, 1));
 }
 
 /* Objects carry no extended attributes of their own: ENOTSUP lets cp -a and
@@ -504,12 +531,12 @@ static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	fuse_reply_err(req, -mfs_lake_xattr_writable(LAKE(req), ino));
+	reply_err(req, -mfs_lake_xattr_writable(LAKE(req), ino));
 }
 
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, -mfs_lake_xattr_writable(LAKE(req), ino));
+	reply_err(req, -mfs_lake_xattr_writable(LAKE(req), ino));
 }
 
 void mfs_ll_inval(void *arg, uint64_t ino)

@@ -261,6 +261,26 @@ def test_server_stopped_mid_read_gives_eio_then_recovers(private_s3server, tmp_p
             assert f.read() == data
 
 
+def test_server_down_at_first_lookup_gives_eio(private_s3server, tmp_path):
+    """A name never looked up while the server is down: the listing fails
+    after its retries and the application sees EIO (SPEC §9), not the
+    connection errno; the name resolves once the server is back."""
+    srv = private_s3server
+    srv.put("later/a.csv", b"x\n1\n")
+    m = Mount("s3://%s" % BUCKET, str(tmp_path),
+              opts=s3_opts(srv, "connect_timeout=1,request_timeout=2,retries=1,metadata_ttl=1"),
+              expect_stderr=("bronze/",))
+    with m:
+        srv.stop()
+        for path in (m.path("bronze", "later"), m.path("bronze", "later", "a.csv")):
+            with pytest.raises(OSError) as e:
+                os.stat(path)
+            assert e.value.errno == errno.EIO, e.value
+        srv.start()
+        time.sleep(1.2)
+        assert open(m.path("bronze", "later", "a.csv"), "rb").read() == b"x\n1\n"
+
+
 def test_object_changed_during_read_never_mixes(s3server, tmp_path):
     old = random.Random(11).randbytes(40 * 1024 * 1024)
     new = random.Random(12).randbytes(40 * 1024 * 1024)
