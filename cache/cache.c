@@ -13,9 +13,10 @@
  * stays bounded and a fast producer waits), which compresses them and writes
  * them in short write transactions that hold nothing but the puts (the
  * producer does network I/O: a write transaction, which excludes every other
- * writer of every process, is never held across it); a last transaction writes the header,
- * the LRU records and removes the pending record. A transaction takes up to
- * GROUP_CHUNKS chunks already compressed (at most GROUP_BYTES of records):
+ * writer of every process, is never held across it); a last transaction
+ * writes the header, the LRU records and removes the pending record. A
+ * transaction takes up to GROUP_CHUNKS chunks already compressed (at most
+ * GROUP_BYTES of records):
  * every commit costs an fdatasync, and one per chunk cut produce throughput
  * by a third (GROUP_CHUNKS 1 gives one transaction per chunk). A producer
  * killed half-way leaves a pending record whose process is gone: the next

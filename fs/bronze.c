@@ -3,9 +3,9 @@
  *
  * A reader owns two windows. A read is sequential when it starts the file or
  * is the second in a row near the end of the one before. A sequential read
- * that is not inside a window starts one at its offset (1 MiB first); each time the reader moves into a
- * window the next one is started behind it, twice as large, up to
- * max_prefetch. Windows are filled by pool threads with one ranged GET each
+ * that is not inside a window starts one at its offset (1 MiB first); each
+ * time the reader moves into a window the next one is started behind it,
+ * twice as large, up to max_prefetch. Windows are filled by pool threads with one ranged GET each
  * and consumed while they fill, so the first bytes reach the reader as soon
  * as they arrive. A read far from the last one is random: it fetches the
  * aligned BLOCK (1 MiB) around it into the reader's block cache, so later
@@ -400,7 +400,8 @@ static ssize_t read_direct(struct mfs_bronze_reader *r, char *buf, size_t size, 
  * fetching). 1 when cached, 0 when the budget has no room, -errno. */
 static int block_load(struct mfs_bronze_reader *r, uint64_t i)
 {
-	size_t len = block_len(r, i), got = 0;
+	size_t len = block_len(r, i);
+	ssize_t got;
 	char *b;
 	int err;
 
@@ -432,12 +433,8 @@ static int block_load(struct mfs_bronze_reader *r, uint64_t i)
 		return 0;
 	}
 	pthread_mutex_unlock(&r->lock);
-	atomic_fetch_add(&n_gets, 1);
-	err = mfs_store_get_range(r->st, r->key, r->etag, i * BLOCK, len, b, &got);
-	if (!err && got < len)
-		err = -EIO; /* shorter than its listed size: treat as changed */
-	if (!err)
-		atomic_fetch_add(&n_bytes_fetched, got);
+	got = read_direct(r, b, len, i * BLOCK);
+	err = got < 0 ? (int)got : 0;
 	pthread_mutex_lock(&r->lock);
 	if (err || r->blk[i]) {
 		/* failed, or another thread of the reader got it first */
