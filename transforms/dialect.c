@@ -485,6 +485,7 @@ int mfs_dialect_sniff(const char *sample, size_t len, int at_eof, struct mfs_csv
 	struct cand best, c, one;
 	size_t i, nq, nc;
 	int r, have_best = 0, have_one = 0, comments, quotes, pass, grow = 0;
+	uint64_t lines = 0; /* of the sample, counted once when a candidate needs them */
 
 	memset(out, 0, sizeof(*out));
 	out->delimiter = ',';
@@ -527,9 +528,12 @@ int mfs_dialect_sniff(const char *sample, size_t len, int at_eof, struct mfs_csv
 					r = evaluate(sample, len, at_eof, &c);
 					if (r)
 						return r;
-					if (c.cut_line && len < MFS_SNIFF_MAX_SAMPLE &&
-					    c.cut_line * 2 <= count_lines(sample, len))
-						grow = 1;
+					if (c.cut_line && len < MFS_SNIFF_MAX_SAMPLE) {
+						if (!lines)
+							lines = count_lines(sample, len);
+						if (c.cut_line * 2 <= lines)
+							grow = 1;
+					}
 					if (is_table(&c)) {
 						if (!have_best || better(&c, &best))
 							best = c;
